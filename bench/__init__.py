@@ -1,0 +1,1 @@
+"""Command line, measurement harness and reports (last stage of the pipeline)."""

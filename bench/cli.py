@@ -1,0 +1,156 @@
+"""Argument parsing and stage dispatch for `python -m bench`; user errors become one line and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from prune.config import STUDY_RATIOS, RunConfig, default_data_dir
+from prune.errors import PrunebenchError
+from prune.models import MODELS
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.replace(" ", ",").split(",") if part)
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in _names(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"ratios must be numbers such as 0,50,90, got {text!r}") from None
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", type=_names, default=tuple(MODELS),
+                        help=f"comma-separated model names (default: all of {', '.join(MODELS)})")
+    parser.add_argument("--ratios", type=_ratios, default=STUDY_RATIOS,
+                        help="comma-separated pruning ratios in percent (default: the study's ten)")
+    parser.add_argument("--out", type=Path, default=Path("runs/latest"), help="output directory")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="dataset directory")
+    parser.add_argument("--download", action="store_true", help="download missing datasets (needs network)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="quick", help="smoke, quick or paper")
+    parser.add_argument("--schedule", default="oneshot", help="oneshot or iterative pruning")
+    parser.add_argument("--tolerance", type=float, default=1.0,
+                        help="accuracy points below dense that the best pruned model may lose")
+
+
+def _measure_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtimes", type=_names, default=None, help="comma-separated runtimes (default: all)")
+    parser.add_argument("--batch-size", type=int, default=None, help="larger batch timed next to batch 1")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads for torch and onnxruntime")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m bench` parser: one subcommand per stage, plus `all` and `regress`."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in [
+        ("train", "train the dense models"),
+        ("prune", "run the L1 pruning sweep (trains first when no checkpoint exists)"),
+        ("export", "make pruning permanent and write every artifact format"),
+        ("measure", "measure size, memory, latency and accuracy of every artifact"),
+        ("report", "write report.md and plots and print the console report"),
+        ("all", "train -> prune -> export -> measure -> report"),
+    ]:
+        stage = sub.add_parser(name, help=help_text)
+        _common(stage)
+        if name in ("measure", "all"):
+            _measure_options(stage)
+    regress = sub.add_parser("regress", help="run the benchmark suite and compare with the newest saved run")
+    from bench.regress import add_arguments
+
+    add_arguments(regress)
+    return parser
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig the parsed options describe (validated)."""
+    from prune.presets import get_preset
+
+    get_preset(args.preset)
+    return RunConfig(models=args.models, ratios=args.ratios, out=args.out, data_dir=args.data_dir,
+                     download=args.download, device=args.device, seed=args.seed, preset=args.preset,
+                     schedule=args.schedule, tolerance=args.tolerance)
+
+
+def measure_config(args: argparse.Namespace):
+    """The MeasureConfig the parsed options describe (validated)."""
+    from bench.config import MeasureConfig
+
+    return MeasureConfig(runtimes=args.runtimes, batch_size=args.batch_size, threads=args.threads)
+
+
+def dispatch(args: argparse.Namespace, console: Console) -> int:
+    """Run the chosen subcommand; returns the exit status."""
+    if args.command == "regress":
+        from bench.regress import run_regress
+
+        return run_regress(args, console)
+    cfg = run_config(args)
+    stages = {"train": ("train",), "prune": ("prune",), "export": ("export",), "measure": ("measure",),
+              "report": ("report",), "all": ("prune", "export", "measure", "report")}[args.command]
+    for stage in stages:
+        STAGES[stage](cfg, args, console)
+    return 0
+
+
+def _train(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+    from prune.train import run_train
+
+    run_train(cfg, console)
+
+
+def _prune(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+    from prune.sweep import run_sweep
+
+    run_sweep(cfg, console)
+
+
+def _export(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+    from export.stage import run_export
+
+    run_export(cfg, console)
+
+
+def _measure(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+    from bench.measure import run_measure
+
+    run_measure(cfg, measure_config(args), console)
+
+
+def _report(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+    from bench.report import run_report
+
+    run_report(cfg.out, console)
+
+
+STAGES = {"train": _train, "prune": _prune, "export": _export, "measure": _measure, "report": _report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, dispatch, and turn user errors into one line on stderr with exit status 2."""
+    console = Console()
+    errors = Console(stderr=True)
+    try:
+        args = build_parser().parse_args(argv)
+        return dispatch(args, console)
+    except PrunebenchError as exc:
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        errors.print("interrupted; finished stages and artifacts are kept - rerun the same command to resume")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

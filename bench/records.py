@@ -1,0 +1,95 @@
+"""Measurement records: fixed, documented fields with units; the run file and every report are built from them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+SCHEMA_VERSION = 1
+BASELINE_RUNTIME = "torch-dense"  # ratios to dense are taken against this runtime at ratio 0 of the same model
+
+
+@dataclass
+class LatencyStats:
+    """Wall-clock latency of one forward pass at one batch size, over `reps` timed repetitions."""
+
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    reps: int
+    warmup: int
+
+
+@dataclass
+class Record:
+    """One model x ratio x runtime measurement."""
+
+    model: str
+    dataset: str  # data source the accuracy came from: mnist, mnist-embedded-5k, cifar10, or "none"
+    ratio: float  # requested pruning ratio, percent of each prunable layer
+    sparsity: float  # measured global sparsity of the prunable weights, percent
+    runtime: str  # name in bench.runtimes.RUNTIMES
+    artifact: str  # file name of the artifact the runtime loaded, e.g. "dense.pt"
+    device: str  # "cpu" or "cuda"
+    threads: int  # torch intra-op threads and onnxruntime intra_op_num_threads alike
+    accuracy: float | None  # top-1 on the test split through this runtime, percent; None when not measurable
+    accuracy_note: str | None  # why accuracy is None (e.g. "CIFAR-10 not on disk; pass --download")
+    file_bytes: int  # artifact size on disk
+    gzip_bytes: int  # artifact size after gzip
+    bound_bytes: int  # information bound of the pruned model (export.bounds)
+    param_bytes: int  # bytes of parameters and buffers held by the loaded model
+    peak_rss_bytes: int | None  # VmHWM of the child process that loaded the artifact and ran inference
+    baseline_rss_bytes: int | None  # VmRSS of that child before it loaded the artifact (runtime libraries only)
+    cuda_peak_bytes: int | None  # torch.cuda.max_memory_allocated on CUDA runtimes, else None
+    latency_ms: dict[str, LatencyStats]  # keyed by batch size (as a string, for JSON)
+    max_abs_diff: float | None  # max |logits - in-memory pruned model logits| on a fixed batch
+    to_dense: dict[str, float] = field(default_factory=dict)  # figure -> value / dense value (same model, ratio 0)
+    notes: list[str] = field(default_factory=list)  # facts about this runtime worth showing (e.g. densified at load)
+
+    @property
+    def key(self) -> tuple[str, float, str]:
+        """Identity of the measurement within a run."""
+        return (self.model, self.ratio, self.runtime)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Record:
+        """Inverse of to_dict; unknown keys are an error so schema drift fails loudly."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown record fields: {sorted(unknown)}")
+        latency = {b: LatencyStats(**s) for b, s in data["latency_ms"].items()}
+        return cls(**{**data, "latency_ms": latency})
+
+
+def dense_figures(record: Record) -> dict[str, float | None]:
+    """The figures that get a ratio to dense, by name: sizes, memory, and p50 latency per batch size."""
+    figures: dict[str, float | None] = {
+        "file_bytes": record.file_bytes,
+        "gzip_bytes": record.gzip_bytes,
+        "param_bytes": record.param_bytes,
+        "peak_rss_bytes": record.peak_rss_bytes,
+    }
+    for batch, stats in record.latency_ms.items():
+        figures[f"p50_ms@{batch}"] = stats.p50_ms
+    return figures
+
+
+def attach_ratios_to_dense(records: list[Record]) -> None:
+    """Fill each record's `to_dense` from the same model's torch-dense record at ratio 0 in the same run."""
+    baselines = {r.model: dense_figures(r) for r in records if r.runtime == BASELINE_RUNTIME and r.ratio == 0}
+    for record in records:
+        base = baselines.get(record.model)
+        if base is None:
+            record.to_dense = {}
+            continue
+        record.to_dense = {
+            name: value / base[name]
+            for name, value in dense_figures(record).items()
+            if value is not None and base.get(name)
+        }

@@ -1,0 +1,82 @@
+"""Atomic file output and checkpoint I/O: a write either lands whole or not at all, so interrupted runs resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from prune.errors import ArtifactError
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write `obj` as indented JSON atomically."""
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file written by `write_json`; a corrupt file is an ArtifactError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: unreadable JSON ({exc}); delete it and rerun the stage") from None
+
+
+def torch_save(path: str | os.PathLike, obj: Any) -> None:
+    """torch.save `obj` (tensors, dicts, plain values only) to `path` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def torch_load(path: str | os.PathLike) -> Any:
+    """Load a file written by `torch_save` with weights_only=True; never unrestricted unpickling."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such file; run the stage that writes it")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(f"{path}: not a readable torch file ({reason[:160]})") from None
+
+
+def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], config: dict) -> None:
+    """Save a state_dict together with the JSON-serialisable config it came from."""
+    torch_save(path, {"state_dict": state_dict, "config": config})
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Load a checkpoint written by `save_checkpoint`; returns (state_dict, config)."""
+    blob = torch_load(path)
+    if not isinstance(blob, dict) or "state_dict" not in blob or "config" not in blob:
+        raise ArtifactError(f"{path}: not a prunebench checkpoint (no state_dict/config); delete it and retrain")
+    return blob["state_dict"], blob["config"]

@@ -1,0 +1,77 @@
+"""L1-unstructured magnitude pruning with torch.nn.utils.prune, and the sparsity it leaves."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+
+from prune.errors import ArtifactError
+from prune.models import build_model, prunable_layers
+
+
+def prune_l1(model: nn.Module, ratio: float) -> nn.Module:
+    """Zero `ratio` percent of every prunable weight by magnitude, in place, leaving PyTorch's masks and hooks.
+
+    On an already pruned model the new mask composes with the old one (PyTorch's PruningContainer), so the
+    iterative schedule reaches `ratio` of the *original* weights by pruning only the shortfall.
+    """
+    for _, module in prunable_layers(model):
+        total = module.weight.numel()
+        target = round(total * ratio / 100)
+        already = total - int(torch.count_nonzero(module.weight_mask)) if hasattr(module, "weight_mask") else 0
+        torch_prune.l1_unstructured(module, "weight", amount=max(target - already, 0))
+    return model
+
+
+def layer_sparsity(model: nn.Module) -> dict[str, float]:
+    """Percent of zeros in each prunable layer's effective weight, by module name."""
+    return {name: 100.0 * (1 - torch.count_nonzero(m.weight).item() / m.weight.numel())
+            for name, m in prunable_layers(model)}
+
+
+def global_sparsity(model: nn.Module) -> float:
+    """Percent of zeros over all prunable weights together."""
+    layers = [m for _, m in prunable_layers(model)]
+    zeros = sum(m.weight.numel() - torch.count_nonzero(m.weight).item() for m in layers)
+    return 100.0 * zeros / sum(m.weight.numel() for m in layers)
+
+
+def is_masked(model: nn.Module) -> bool:
+    """True while PyTorch's pruning re-parametrisation (weight_orig, weight_mask, pre-hook) is in place."""
+    return any(torch_prune.is_pruned(m) for _, m in prunable_layers(model))
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """prune.remove on every pruned layer: plain `weight` parameters with the zeros in place, no hooks."""
+    for _, module in prunable_layers(model):
+        if torch_prune.is_pruned(module):
+            torch_prune.remove(module, "weight")
+    return model
+
+
+def masked_model(name: str, state_dict: dict[str, torch.Tensor], source: str = "state_dict") -> nn.Module:
+    """Rebuild a pruned model of architecture `name` from a masked state_dict (weight_orig + weight_mask).
+
+    Every tensor's shape is checked against the architecture first; a mismatch is an ArtifactError naming `source`.
+    """
+    model = build_model(name)
+    for _, module in prunable_layers(model):
+        torch_prune.identity(module, "weight")
+    expected = model.state_dict()
+    check_state_shapes(expected, state_dict, source, name)
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
+def check_state_shapes(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: str,
+                       model: str) -> None:
+    """Raise ArtifactError unless `found` has exactly the keys and shapes of `expected`."""
+    missing, extra = expected.keys() - found.keys(), found.keys() - expected.keys()
+    if missing or extra:
+        raise ArtifactError(f"{source}: not a {model} state (missing {sorted(missing)[:3]}, unexpected "
+                            f"{sorted(extra)[:3]}); was it written for another model?")
+    for key, tensor in expected.items():
+        if tuple(found[key].shape) != tuple(tensor.shape):
+            raise ArtifactError(f"{source}: {key} has shape {tuple(found[key].shape)}, {model} expects "
+                                f"{tuple(tensor.shape)}; the file is for another architecture")
