@@ -38,7 +38,7 @@ class Record:
     file_bytes: int  # artifact size on disk
     gzip_bytes: int  # artifact size after gzip
     bound_bytes: int  # information bound of the pruned model (export.bounds)
-    param_bytes: int  # bytes of parameters and buffers held by the loaded model
+    param_bytes: int | None  # bytes of parameters and buffers held by the loaded model; None when it failed
     peak_rss_bytes: int | None  # VmHWM of the child process that loaded the artifact and ran inference
     baseline_rss_bytes: int | None  # VmRSS of that child before it loaded the artifact (runtime libraries only)
     cuda_peak_bytes: int | None  # torch.cuda.max_memory_allocated on CUDA runtimes, else None
@@ -46,6 +46,14 @@ class Record:
     max_abs_diff: float | None  # max |logits - in-memory pruned model logits| on a fixed batch
     to_dense: dict[str, float] = field(default_factory=dict)  # figure -> value / dense value (same model, ratio 0)
     notes: list[str] = field(default_factory=list)  # facts about this runtime worth showing (e.g. densified at load)
+    layer_choice: dict[str, dict[str, str]] = field(default_factory=dict)  # torch-auto: batch -> layer -> form
+    artifact_sha256: str | None = None  # the manifest's sha256 of the artifact measured (a resumed run checks it)
+    error: str | None = None  # why the measurement failed (its figures are then None/empty); None on success
+
+    @property
+    def failed(self) -> bool:
+        """True when the child process measuring this record raised, crashed or timed out."""
+        return self.error is not None
 
     @property
     def key(self) -> tuple[str, float, str]:

@@ -1,0 +1,87 @@
+"""The console report: the run's tables drawn with rich, best cell of each column marked, and the findings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rich import box
+from rich.console import Console, Group
+from rich.measure import Measurement
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from bench.findings import Finding
+from bench.report_data import RunResults
+from bench.report_tables import FigureTable, model_tables
+
+BEST_MARK = "*"
+LEGEND = f"{BEST_MARK} best in column: lowest size, memory and latency; highest accuracy"
+ENVIRONMENT_SUMMARY = ("cpu", "logical_cores", "threads", "torch", "onnxruntime", "gpu", "preset")
+
+
+def rich_table(table: FigureTable) -> Table:
+    """A FigureTable as a compact rich Table; best cells bold green with a trailing mark."""
+    out = Table(caption=table.caption, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                collapse_padding=True, caption_justify="left")
+    out.add_column(table.row_header, justify="right", style="bold")
+    for column in table.columns:
+        out.add_column(column.header, justify="right", no_wrap=True)
+    for i, row in enumerate(table.rows):
+        cells = [column.cells[i] for column in table.columns]
+        out.add_row(row, *(Text(c.text + BEST_MARK, style="bold green") if c.best else Text(c.text + " ")
+                           for c in cells))
+    return out
+
+
+def _split(table: FigureTable, size: int) -> list[tuple[Text, Table]]:
+    """The table's columns in groups of `size`, each drawn with the row labels; the caption goes last."""
+    groups = [table.columns[i:i + size] for i in range(0, len(table.columns), size)]
+    parts = []
+    for n, group in enumerate(groups):
+        title = table.title if n == 0 else f"{table.title}, cont."
+        caption = table.caption if n == len(groups) - 1 else None
+        parts.append((Text(title, style="bold"), rich_table(replace(table, columns=group, caption=caption))))
+    return parts
+
+
+def fitted(table: FigureTable, console: Console) -> list[tuple[Text, Table]]:
+    """The table as one rich Table, or split into column groups (row labels repeated) that fit the console."""
+    unbounded = console.options.update_width(10_000)  # natural widths, not ones clamped to the console
+    parts = _split(table, len(table.columns) or 1)
+    for count in range(2, len(table.columns) + 1):
+        if all(Measurement.get(console, unbounded, t).maximum <= console.width for _, t in parts):
+            break
+        parts = _split(table, -(-len(table.columns) // count))
+    return parts
+
+
+def findings_panel(items: list[Finding]) -> Panel:
+    """The findings as one panel: each overhead in bold, then what removes it."""
+    body = Text()
+    for n, finding in enumerate(items, 1):
+        if n > 1:
+            body.append("\n\n")
+        body.append(f"{n}. {finding.topic.capitalize()}: ", style="bold")
+        body.append(finding.overhead)
+        body.append("\n   ")
+        body.append(finding.remedy, style="cyan")
+    return Panel(body, title="Findings", title_align="left")
+
+
+def print_report(results: RunResults, items: list[Finding], console: Console) -> None:
+    """Print every model's tables and the findings panel."""
+    env = results.environment
+    summary = ", ".join(f"{k}={env[k]}" for k in ENVIRONMENT_SUMMARY if env.get(k) is not None)
+    console.rule(f"prunebench report: {results.path}")
+    if summary:
+        console.print(summary, highlight=False)
+    console.print(LEGEND, highlight=False)
+    for model in results.models():
+        for table in model_tables(results, model):
+            for title, part in fitted(table, console):
+                console.print(Group(title, part))
+    for record in results.failures():
+        console.print(f"[yellow]failed measurement[/] (shown as -): {record.model} {record.ratio:g}% "
+                      f"{record.runtime}: {record.error}", highlight=False)
+    console.print(findings_panel(items))

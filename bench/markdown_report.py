@@ -1,0 +1,122 @@
+"""`<out>/report.md`: environment, preset, commands, tables, findings and plots, built from the records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.findings import Finding
+from bench.report_data import RESULTS_FILE, RunResults
+from bench.report_tables import MISSING, FigureTable, accuracy_notes, fmt_ratio, model_tables
+
+# results.json config keys -> `python -m bench` options, in the order the command line shows them
+OPTIONS = (("models", "--models"), ("ratios", "--ratios"), ("preset", "--preset"), ("schedule", "--schedule"),
+           ("seed", "--seed"), ("tolerance", "--tolerance"), ("device", "--device"),
+           ("runtimes", "--runtimes"), ("batch_size", "--batch-size"), ("threads", "--threads"))
+
+
+def flat_config(config: dict) -> dict:
+    """The config with nested sections (e.g. the measure options) lifted to `section.key` entries."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _option_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(fmt_ratio(v) if isinstance(v, (int, float)) else str(v) for v in value)
+    return fmt_ratio(value) if isinstance(value, float) else str(value)
+
+
+def commands(config: dict, out: Path) -> list[str]:
+    """The command lines that reproduce this run and this report."""
+    flat = {key.rsplit(".", 1)[-1]: value for key, value in flat_config(config).items()}
+    args = [f"{flag} {_option_value(flat[key])}" for key, flag in OPTIONS
+            if flat.get(key) not in (None, [], "")]
+    if flat.get("download"):
+        args.append("--download")
+    return [" ".join(["python -m bench all", *args, f"--out {out}"]), f"python -m bench report --out {out}"]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def key_value_table(data: dict) -> list[str]:
+    """A two-column markdown table; nested values as compact JSON."""
+    lines = ["| key | value |", "|---|---|"]
+    for key, value in data.items():
+        shown = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        lines.append(f"| {_cell(str(key))} | {_cell(shown)} |")
+    return lines
+
+
+def markdown_table(table: FigureTable) -> list[str]:
+    """A FigureTable in markdown; best cells in bold."""
+    lines = [f"**{table.title}**", "",
+             "| " + " | ".join([table.row_header, *(c.header for c in table.columns)]) + " |",
+             "|" + "---:|" * (len(table.columns) + 1)]
+    for i, row in enumerate(table.rows):
+        cells = [f"**{c.cells[i].text}**" if c.cells[i].best else c.cells[i].text for c in table.columns]
+        lines.append("| " + " | ".join([row, *cells]) + " |")
+    if table.caption:
+        lines += ["", f"_{table.caption}_"]
+    return lines + [""]
+
+
+def sweep_table(sweeps: dict[str, dict]) -> list[str]:
+    """Training and data per model, from the sweep records."""
+    lines = ["| model | dataset | train / test samples | trained | dense accuracy % | best ratio % | note |",
+             "|---|---|---|---|---:|---:|---|"]
+    for model, sweep in sweeps.items():
+        data = sweep.get("dataset") or {}
+        sizes = f"{data.get('train_size', MISSING)} / {data.get('test_size', MISSING)}" if data else MISSING
+        dense = sweep.get("dense_accuracy")
+        best = sweep.get("best_ratio")
+        dense_text = MISSING if dense is None else f"{dense:.2f}"
+        best_text = MISSING if best is None else fmt_ratio(best)
+        lines.append(f"| {model} | {data.get('source', 'none')} | {sizes} | {sweep.get('trained')} | "
+                     f"{dense_text} | {best_text} | {_cell(sweep.get('accuracy_note') or '')} |")
+    return lines
+
+
+def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str, dict],
+                    plots: list[Path], out: Path) -> str:
+    """The whole report.md text."""
+    lines = ["# prunebench report", "",
+             f"Built only from `{RESULTS_FILE}` ({len(results.records)} records) and the sweep records by "
+             "`python -m bench report`. Bold marks the best cell of each column: lowest size, memory and "
+             "latency; highest accuracy. `x` figures are ratios to the same model's dense figure at ratio 0.",
+             "",
+             "## Environment", "", *key_value_table(results.environment), "",
+             "## Configuration", "", f"Preset: **{results.config.get('preset', MISSING)}**", "",
+             *key_value_table(flat_config(results.config)), "",
+             "## Commands", "", "```sh", *commands(results.config, out), "```", "", "## Findings", ""]
+    for n, finding in enumerate(items, 1):
+        lines += [f"{n}. **{finding.topic.capitalize()}.** {finding.overhead}", f"   {finding.remedy}", ""]
+    lines += ["## Plots", ""]
+    lines += [f"![{p.stem.replace('_', ' ')}](plots/{p.name})" for p in plots] + [""]
+    if sweeps:
+        lines += ["## Training and data", "", *sweep_table(sweeps), ""]
+    notes = {runtime: found for runtime, found in results.runtime_notes().items() if found}
+    if notes:
+        lines += ["## Runtime notes", ""]
+        lines += [f"- **{rt}**: {'; '.join(found)}" for rt, found in notes.items()] + [""]
+    if results.failures():
+        lines += ["## Failed measurements", "", "Shown as `-` in the tables.", ""]
+        lines += [f"- {r.model} at {fmt_ratio(r.ratio)}% {r.runtime}: {_cell(r.error or '')}"
+                  for r in results.failures()] + [""]
+    for model in results.models():
+        lines += [f"## {model}", ""]
+        lines += [f"Accuracy n/a: {note}" for note in accuracy_notes(results, model)]
+        lines += [""] if accuracy_notes(results, model) else []
+        for table in model_tables(results, model):
+            lines += markdown_table(table)
+        if results.record_notes(model):
+            lines += ["Per-measurement notes:", ""]
+            lines += [f"- {line}" for line in results.record_notes(model)] + [""]
+    return "\n".join(lines).rstrip() + "\n"

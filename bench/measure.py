@@ -1,0 +1,187 @@
+"""`python -m bench measure`: every exported artifact through every runtime, each in its own fresh process.
+
+Per model x ratio x runtime: param bytes, peak RSS, latency at batch 1 and the larger batch, accuracy and the
+logits' max abs difference from the in-memory pruned model. Results go to <out>/results.json and results.csv after
+each model; a rerun with the same environment and settings keeps the records it already has.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from bench.child import ChildResult, run_in_child
+from bench.config import MeasureConfig
+from bench.environment import collect_environment
+from bench.job import Job, run_job
+from bench.presets import MeasureSettings, resolve_settings
+from bench.records import LatencyStats, Record, attach_ratios_to_dense
+from bench.results import results_path, reusable_records, write_results
+from bench.runtimes import Runtime, get_runtime, select_runtimes
+from export.exporter import artifact_dir
+from export.loaders import load_torch_model
+from export.manifest import artifact_entry, manifest_path, read_manifest
+from export.verify import load_eval_data
+from prune.config import RunConfig, ratio_tag
+from prune.errors import ArtifactError
+from prune.io import torch_save
+
+REFERENCE_FORMAT = "masked"  # the in-memory pruned model every runtime's logits are compared with
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """The images a model is checked on, and the test split saved for the children (or why there is none)."""
+
+    check_input: np.ndarray  # first test images (or a seeded random batch): the logits check
+    test_data: Path | None  # torch file {"x", "y"} the children compute accuracy on
+    dataset: str  # data source, or "none"
+    accuracy_note: str | None  # why accuracy is None
+    subset_note: str | None  # how many test images accuracy uses, when not all
+
+
+def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[tuple[str, float], dict]:
+    """Every (model, ratio) manifest, checked before any measuring; missing is an ArtifactError."""
+    manifests = {}
+    for model in cfg.models:
+        for ratio in cfg.ratios:
+            directory = artifact_dir(cfg.out, model, ratio)
+            if not manifest_path(directory).is_file():
+                raise ArtifactError(f"{manifest_path(directory)}: no exported artifacts for {model} at ratio "
+                                    f"{ratio:g}; run `python -m bench export` first")
+            manifest = read_manifest(directory)
+            for fmt in {REFERENCE_FORMAT, *(rt.format for rt in runtimes)}:
+                artifact_entry(manifest, fmt)
+            manifests[model, ratio] = manifest
+    return manifests
+
+
+def model_data(cfg: RunConfig, model: str, settings: MeasureSettings, scratch: Path) -> ModelData:
+    """Load the model's test split once (export's evaluation data); save the accuracy subset for the children."""
+    data = load_eval_data(model, cfg.data_dir, cfg.download, cfg.seed)
+    check = data.x[:data.verify_count].contiguous().numpy()
+    if data.y is None:
+        return ModelData(check, None, "none", data.note, None)
+    limit = settings.accuracy_images[model]
+    count = len(data.y) if limit is None else min(limit, len(data.y))
+    path = scratch / f"{model}-test.pt"
+    torch_save(path, {"x": data.x[:count].contiguous(), "y": data.y[:count].contiguous()})
+    subset = None if count == len(data.y) else f"accuracy on the first {count} of {len(data.y)} test images"
+    return ModelData(check, path, data.source, None, subset)
+
+
+def reference_logits(directory: Path, manifest: dict, model: str, check_input: np.ndarray) -> np.ndarray:
+    """Logits of the masked pruned model (PyTorch's hooks live) on the check images, in float64."""
+    entry = artifact_entry(manifest, REFERENCE_FORMAT)
+    module = load_torch_model(directory / entry["file"], model, entry["sha256"])
+    with torch.inference_mode():
+        return module(torch.from_numpy(check_input)).double().numpy()
+
+
+def auto_notes(layer_choice: dict[str, dict[str, str]]) -> list[str]:
+    """One line per batch size saying how many pruned layers torch-auto ran as CSR."""
+    return [f"batch {batch}: {sum(f == 'sparse' for f in choice.values())} of {len(choice)} pruned layers CSR"
+            for batch, choice in layer_choice.items()]
+
+
+def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, data: ModelData, threads: int,
+                 result: ChildResult) -> Record:
+    """A Record from the manifest's file figures and what the child measured (or its error)."""
+    entry = artifact_entry(manifest, runtime.format)
+    found = result.value if result.ok else {}
+    accuracy = found.get("accuracy")
+    note = "measurement failed" if not result.ok else data.accuracy_note if accuracy is None else None
+    notes = list(runtime.notes) + auto_notes(found.get("layer_choice", {}))
+    if data.subset_note and accuracy is not None:
+        notes.append(data.subset_note)
+    return Record(
+        model=model, dataset=data.dataset, ratio=ratio, sparsity=manifest["sparsity"], runtime=runtime.name,
+        artifact=entry["file"], device=runtime.device, threads=threads, accuracy=accuracy, accuracy_note=note,
+        file_bytes=entry["bytes"], gzip_bytes=entry["gzip_bytes"], bound_bytes=manifest["bound_bytes"],
+        param_bytes=found.get("param_bytes"), peak_rss_bytes=found.get("peak_rss_bytes"),
+        baseline_rss_bytes=found.get("baseline_rss_bytes"), cuda_peak_bytes=found.get("cuda_peak_bytes"),
+        latency_ms={b: LatencyStats(**s) for b, s in found.get("latency_ms", {}).items()},
+        max_abs_diff=found.get("max_abs_diff"), notes=notes, layer_choice=found.get("layer_choice", {}),
+        artifact_sha256=entry["sha256"], error=result.error)
+
+
+@dataclass(frozen=True)
+class MeasureRun:
+    """What one invocation of the stage measures, and the records it may keep from the previous run."""
+
+    cfg: RunConfig
+    settings: MeasureSettings
+    runtimes: list[Runtime]
+    manifests: dict[tuple[str, float], dict]
+    kept: dict[tuple[str, float, str], Record]
+
+    def is_current(self, record: Record | None, manifest: dict, runtime: Runtime) -> bool:
+        """True for a kept record of the very artifact file the manifest lists now."""
+        return record is not None and record.artifact_sha256 == artifact_entry(manifest, runtime.format)["sha256"]
+
+    def measure_one(self, model: str, ratio: float, runtime: Runtime, data: ModelData,
+                    reference: np.ndarray) -> Record:
+        """Measure one artifact through one runtime in a fresh child process."""
+        manifest = self.manifests[model, ratio]
+        entry = artifact_entry(manifest, runtime.format)
+        job = Job(model, runtime.name, artifact_dir(self.cfg.out, model, ratio) / entry["file"], entry["sha256"],
+                  self.settings.threads, self.settings.batch_sizes[model], self.settings.reps, data.check_input,
+                  reference, data.test_data, self.cfg.seed)
+        result = run_in_child(run_job, job, timeout=self.settings.child_timeout_s)
+        return build_record(model, ratio, runtime, manifest, data, self.settings.threads, result)
+
+    def ratio_records(self, model: str, ratio: float, data: ModelData, progress: Progress,
+                      task: TaskID) -> list[Record]:
+        """Every runtime's record of one model x ratio; the reference logits are computed only when needed."""
+        manifest, reference, records = self.manifests[model, ratio], None, []
+        for runtime in self.runtimes:
+            progress.update(task, description=f"measure {model} {ratio_tag(ratio)} {runtime.name}")
+            record = self.kept.get((model, ratio, runtime.name))
+            if not self.is_current(record, manifest, runtime):
+                if reference is None:
+                    directory = artifact_dir(self.cfg.out, model, ratio)
+                    reference = reference_logits(directory, manifest, model, data.check_input)
+                record = self.measure_one(model, ratio, runtime, data, reference)
+            records.append(record)
+            progress.advance(task)
+        return records
+
+
+def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[Record]:
+    """Measure every model x ratio x runtime of the run, write results.json/csv after each model, print a line."""
+    runtimes = [get_runtime(name) for name in select_runtimes(mcfg.runtimes, cfg.device)]
+    settings = resolve_settings(cfg.preset, mcfg)
+    manifests = read_manifests(cfg, runtimes)
+    environment = collect_environment(settings)
+    config = {**cfg.to_dict(), "runtimes": [rt.name for rt in runtimes]}
+    run = MeasureRun(cfg, settings, runtimes, manifests, reusable_records(cfg.out, environment, config))
+    records: list[Record] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with tempfile.TemporaryDirectory(prefix="prunebench-measure-") as scratch, \
+            Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("measure", total=len(manifests) * len(runtimes))
+        for model in cfg.models:
+            data = model_data(cfg, model, settings, Path(scratch))
+            for ratio in cfg.ratios:
+                records += run.ratio_records(model, ratio, data, progress, task)
+            attach_ratios_to_dense(records)
+            write_results(cfg.out, environment, config, records)
+    _summary(records, run.kept, cfg.out, console)
+    return records
+
+
+def _summary(records: list[Record], kept: dict, out: Path, console: Console) -> None:
+    resumed = sum(1 for r in records if kept.get(r.key) is r)
+    for record in records:
+        if record.failed:
+            console.print(f"[yellow]failed:[/] {record.model} {ratio_tag(record.ratio)} {record.runtime}: "
+                          f"{record.error}", highlight=False)
+    failed = sum(r.failed for r in records)
+    console.print(f"measured {len(records) - resumed} records, kept {resumed} from the previous run, "
+                  f"{failed} failed -> {results_path(out)}")

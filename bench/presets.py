@@ -1,0 +1,82 @@
+"""Measurement settings per preset (smoke, quick, paper): batch sizes, repetitions, threads, accuracy images.
+
+quick is sized so that 4 models x 10 ratios x 6 CPU runtimes take about 6 minutes on 2 cores: the ResNets are
+timed at batch 8 next to batch 1 (a ResNet-50 forward at batch 64 takes 2 s dense and far longer through im2col +
+CSR at low sparsity), the LeNets at batch 64.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from bench.config import MeasureConfig
+from bench.latency import RepsPolicy
+from prune.errors import UsageError
+from prune.models import MODELS
+
+
+@dataclass(frozen=True)
+class MeasurePreset:
+    """How much measuring one preset does."""
+
+    name: str
+    batch_size: int  # the larger batch timed next to batch 1, for models without an override
+    batch_overrides: dict[str, int]  # model -> larger batch
+    reps: RepsPolicy
+    threads: int | None  # intra-op threads; None: every logical core
+    accuracy_images: dict[str, int | None] = field(default_factory=dict)  # dataset -> first N test images; absent: all
+    child_timeout_s: float = 600.0  # a measurement taking longer is recorded as failed
+
+    def larger_batch(self, model: str, override: int | None = None) -> int:
+        """The larger batch size of `model`: --batch-size when given, else the preset's."""
+        return override or self.batch_overrides.get(model, self.batch_size)
+
+
+PRESETS: dict[str, MeasurePreset] = {
+    "smoke": MeasurePreset("smoke", batch_size=8, batch_overrides={},
+                           reps=RepsPolicy(warmup=1, min_reps=3, max_reps=20, max_seconds=0.05),
+                           threads=1, accuracy_images={"mnist": 512, "cifar10": 64}, child_timeout_s=120.0),
+    "quick": MeasurePreset("quick", batch_size=64, batch_overrides={"resnet18": 8, "resnet50": 8},
+                           reps=RepsPolicy(warmup=1, min_reps=3, max_reps=200, max_seconds=0.3),
+                           threads=2, accuracy_images={"mnist": None, "cifar10": 256}, child_timeout_s=300.0),
+    "paper": MeasurePreset("paper", batch_size=64, batch_overrides={},
+                           reps=RepsPolicy(warmup=10, min_reps=20, max_reps=2000, max_seconds=3.0,
+                                           target_rel_error=0.005),
+                           threads=None, accuracy_images={}, child_timeout_s=3600.0),
+}
+
+
+def get_measure_preset(name: str) -> MeasurePreset:
+    """Look a preset up by name; an unknown name is a UsageError listing the valid ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UsageError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """A preset resolved against the measure options: what this run actually uses."""
+
+    preset: str
+    threads: int
+    batch_sizes: dict[str, tuple[int, ...]]  # model -> batch sizes timed, 1 first
+    reps: RepsPolicy
+    accuracy_images: dict[str, int | None]  # model -> first N test images used for accuracy (None: all)
+    child_timeout_s: float
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form (recorded in results.json's environment)."""
+        return {"preset": self.preset, "threads": self.threads,
+                "batch_sizes": {m: list(b) for m, b in self.batch_sizes.items()}, "reps": self.reps.to_dict(),
+                "accuracy_images": self.accuracy_images, "child_timeout_s": self.child_timeout_s}
+
+
+def resolve_settings(preset_name: str, mcfg: MeasureConfig) -> MeasureSettings:
+    """The settings of `preset_name` for every model, with --batch-size and --threads applied."""
+    preset = get_measure_preset(preset_name)
+    threads = mcfg.threads or preset.threads or os.cpu_count() or 1
+    batches = {m: tuple(dict.fromkeys((1, preset.larger_batch(m, mcfg.batch_size)))) for m in MODELS}
+    images = {m: preset.accuracy_images.get(spec.dataset) for m, spec in MODELS.items()}
+    return MeasureSettings(preset.name, threads, batches, preset.reps, images, preset.child_timeout_s)

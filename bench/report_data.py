@@ -1,0 +1,106 @@
+"""The measurement records of one run, read from `<out>/results.json`, with the look-ups the reports need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.records import BASELINE_RUNTIME, SCHEMA_VERSION, Record
+from prune.config import sweep_path
+from prune.errors import ArtifactError
+from prune.io import read_json
+
+RESULTS_FILE = "results.json"
+MASKED_RUNTIME = "torch-masked"  # the model as torch.nn.utils.prune leaves it (weight_orig + weight_mask)
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """The run file: environment and config as written by the measure stage, and its records."""
+
+    path: Path
+    environment: dict
+    config: dict
+    records: list[Record]
+
+    def models(self) -> list[str]:
+        """Models in the order the measure stage wrote them."""
+        return list(dict.fromkeys(r.model for r in self.records))
+
+    def ratios(self, model: str) -> list[float]:
+        """Measured pruning ratios of `model`, ascending."""
+        return sorted({r.ratio for r in self.records if r.model == model})
+
+    def runtimes(self, model: str) -> list[str]:
+        """Runtimes measured for `model`, in the order the measure stage wrote them."""
+        return list(dict.fromkeys(r.runtime for r in self.records if r.model == model))
+
+    def artifacts(self, model: str) -> list[str]:
+        """Artifact files measured for `model` (several runtimes may load the same file)."""
+        return list(dict.fromkeys(r.artifact for r in self.records if r.model == model))
+
+    def batches(self, model: str) -> list[int]:
+        """Batch sizes timed for `model`, ascending."""
+        return sorted({int(b) for r in self.records if r.model == model for b in r.latency_ms})
+
+    def get(self, model: str, ratio: float, runtime: str) -> Record | None:
+        """The record of one measurement, or None when it is absent."""
+        return next((r for r in self.records if r.key == (model, ratio, runtime)), None)
+
+    def by_artifact(self, model: str, ratio: float, artifact: str) -> Record | None:
+        """The first record whose runtime loaded `artifact` of `model` at `ratio`."""
+        wanted = (model, ratio, artifact)
+        return next((r for r in self.records if (r.model, r.ratio, r.artifact) == wanted), None)
+
+    def reference(self, model: str, ratio: float) -> Record | None:
+        """The record that speaks for a model at a ratio (accuracy, sparsity): the baseline runtime's when it
+        succeeded, else the first that succeeded, else any."""
+        rows = [r for r in self.records if (r.model, r.ratio) == (model, ratio)]
+        ok = [r for r in rows if not r.failed]
+        return next((r for r in ok if r.runtime == BASELINE_RUNTIME), (ok or rows or [None])[0])
+
+    def failures(self) -> list[Record]:
+        """Records whose measurement failed."""
+        return [r for r in self.records if r.failed]
+
+    def runtime_notes(self) -> dict[str, list[str]]:
+        """Notes every record of a runtime carries (facts about the runtime itself), by runtime."""
+        notes: dict[str, list[str]] = {}
+        for runtime in dict.fromkeys(r.runtime for r in self.records):
+            lists = [r.notes for r in self.records if r.runtime == runtime]
+            notes[runtime] = [n for n in lists[0] if all(n in other for other in lists)]
+        return notes
+
+    def record_notes(self, model: str) -> list[str]:
+        """Notes particular to one measurement of `model` (torch-auto's per-layer choice), one line each."""
+        common = self.runtime_notes()
+        lines = []
+        for r in self.records:
+            extra = [n for n in r.notes if n not in common[r.runtime]]
+            if r.model == model and extra:
+                lines.append(f"{r.ratio:g}% {r.runtime}: {'; '.join(extra)}")
+        return lines
+
+
+def load_results(out: Path) -> RunResults:
+    """Read `<out>/results.json`; a missing, foreign or drifted file is an ArtifactError naming the fix."""
+    path = Path(out) / RESULTS_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no measurement results; run python -m bench measure first")
+    data = read_json(path)
+    if not isinstance(data, dict) or not data.get("records") or not isinstance(data["records"], list):
+        raise ArtifactError(f"{path}: no measurement records; rerun python -m bench measure")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ArtifactError(f"{path}: schema version {data.get('schema_version')!r}, this report reads "
+                            f"{SCHEMA_VERSION}; rerun python -m bench measure")
+    try:
+        records = [Record.from_dict(item) for item in data["records"]]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ArtifactError(f"{path}: a record does not match the schema ({exc}); "
+                            "rerun python -m bench measure") from None
+    return RunResults(path, data.get("environment") or {}, data.get("config") or {}, records)
+
+
+def load_sweeps(out: Path, models: list[str]) -> dict[str, dict]:
+    """The sweep records of the models that have one (training budget, dataset source, dense accuracy)."""
+    return {m: read_json(sweep_path(out, m)) for m in models if sweep_path(out, m).is_file()}

@@ -1,0 +1,187 @@
+"""The report's tables as data: one per model and figure group, rows = ratios, best cell per column marked.
+
+The console and markdown renderers draw these; neither computes anything of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.records import BASELINE_RUNTIME, Record
+from bench.report_data import RunResults
+
+LOWER = "lower"  # smaller is better: sizes, memory, latency
+HIGHER = "higher"  # larger is better: accuracy
+MISSING = "-"  # a figure the measurement did not produce
+NOT_AVAILABLE = "n/a"  # accuracy that could not be measured, with a stated reason
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: the raw value (for ranking), its text, and whether it is the best of its column."""
+
+    value: float | None
+    text: str
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of cells, one per row; `better` says which direction wins, None for unranked columns."""
+
+    header: str
+    cells: list[Cell]
+    better: str | None = None
+
+
+@dataclass(frozen=True)
+class FigureTable:
+    """One figure group of one model: rows are ratios, columns are runtimes or artifacts."""
+
+    title: str
+    rows: list[str]
+    columns: list[Column]
+    caption: str | None = None
+    row_header: str = "ratio %"
+
+
+def fmt_bytes(n: float | None) -> str:
+    """Decimal, compact: 950, 12.3k, 1.07M, 2.31G."""
+    if n is None:
+        return MISSING
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            value = n / scale
+            return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+def fmt_ms(ms: float | None) -> str:
+    """Milliseconds with three significant figures (trailing zeros kept) and no exponent."""
+    if ms is None:
+        return MISSING
+    if ms >= 99.95:
+        return f"{ms:.0f}"
+    return f"{ms:#.3g}" if ms >= 0.001 else f"{ms:.4f}"
+
+
+def fmt_x(ratio: float | None) -> str:
+    """A ratio to a reference: 2.0x, 48x, 0.45x."""
+    if ratio is None:
+        return MISSING
+    if ratio >= 10:
+        return f"{ratio:.0f}x"
+    if ratio >= 0.995:  # 0.999 reads as 1.0x, not 1x
+        return f"{ratio:.1f}x"
+    return f"{ratio:.2g}x"
+
+
+def fmt_ratio(ratio: float) -> str:
+    """A pruning ratio or sparsity in percent: 90, 99.5."""
+    return f"{ratio:g}"
+
+
+def best_flags(values: list[float | None], better: str | None) -> list[bool]:
+    """Which values are the best of the column; none when unranked, fewer than two values, or all equal."""
+    present = [v for v in values if v is not None]
+    if better is None or len(present) < 2:
+        return [False] * len(values)
+    best = min(present) if better == LOWER else max(present)
+    if all(math.isclose(v, best, rel_tol=1e-9) for v in present):
+        return [False] * len(values)
+    return [v is not None and math.isclose(v, best, rel_tol=1e-9) for v in values]
+
+
+def ranked(header: str, values: list[float | None], texts: list[str], better: str | None) -> Column:
+    """A column whose best cells are marked."""
+    flags = best_flags(values, better)
+    return Column(header, [Cell(v, t, f) for v, t, f in zip(values, texts, flags)], better)
+
+
+def with_x(text: str, ratio: float | None) -> str:
+    """`text` followed by its ratio to dense when there is one."""
+    return text if ratio is None or text == MISSING else f"{text} {fmt_x(ratio)}"
+
+
+def accuracy_cell(record: Record | None) -> tuple[float | None, str]:
+    """Accuracy of a row: a number, n/a when a reason is recorded, '-' when the measurement failed."""
+    if record is None or record.failed:
+        return None, MISSING
+    if record.accuracy is None:
+        return None, NOT_AVAILABLE if record.accuracy_note else MISSING
+    return record.accuracy, f"{record.accuracy:.2f}"
+
+
+def accuracy_notes(results: RunResults, model: str) -> list[str]:
+    """The distinct reasons recorded for missing accuracy of `model`."""
+    return list(dict.fromkeys(r.accuracy_note for r in results.records if r.model == model
+                              and r.accuracy is None and r.accuracy_note and not r.failed))
+
+
+def _leading_columns(results: RunResults, model: str) -> list[Column]:
+    refs = [results.reference(model, ratio) for ratio in results.ratios(model)]
+    sparsity = [r.sparsity if r else None for r in refs]
+    accuracy = [accuracy_cell(r) for r in refs]
+    return [ranked("sparsity", sparsity, [MISSING if s is None else f"{s:.1f}" for s in sparsity], None),
+            ranked("accuracy", [a[0] for a in accuracy], [a[1] for a in accuracy], HIGHER)]
+
+
+def size_table(results: RunResults, model: str) -> FigureTable:
+    """File bytes of every artifact and the information bound, with their ratio to dense.pt at ratio 0."""
+    ratios = results.ratios(model)
+    dense = results.get(model, 0, BASELINE_RUNTIME)
+    dense_bytes = dense.file_bytes if dense else None
+    columns = _leading_columns(results, model)
+    for artifact in results.artifacts(model):
+        recs = [results.by_artifact(model, ratio, artifact) for ratio in ratios]
+        values = [r.file_bytes if r else None for r in recs]
+        texts = [with_x(fmt_bytes(v), r.to_dense.get("file_bytes") if r else None)
+                 for v, r in zip(values, recs)]
+        columns.append(ranked(artifact, values, texts, LOWER))
+    bounds = [r.bound_bytes if r else None for r in (results.reference(model, ratio) for ratio in ratios)]
+    texts = [with_x(fmt_bytes(b), b / dense_bytes if b is not None and dense_bytes else None) for b in bounds]
+    columns.append(ranked("bound", bounds, texts, LOWER))
+    notes = accuracy_notes(results, model)
+    caption = "; ".join(f"accuracy n/a: {note}" for note in notes) or None
+    title = f"{model} - file size (bytes, x dense.pt at ratio 0) with sparsity and accuracy (%)"
+    return FigureTable(title, [fmt_ratio(r) for r in ratios], columns, caption)
+
+
+Figure = Callable[[Record], float | None]
+
+
+def _runtime_table(results: RunResults, model: str, title: str, figure: str, value: Figure,
+                   fmt: Callable[[float | None], str]) -> FigureTable:
+    ratios = results.ratios(model)
+    columns = []
+    for runtime in results.runtimes(model):
+        recs = [results.get(model, ratio, runtime) for ratio in ratios]
+        values = [value(r) if r else None for r in recs]
+        texts = [with_x(fmt(v), r.to_dense.get(figure) if r else None) for v, r in zip(values, recs)]
+        columns.append(ranked(runtime, values, texts, LOWER))
+    return FigureTable(f"{model} - {title}", [fmt_ratio(r) for r in ratios], columns)
+
+
+def _p50(batch: int) -> Callable[[Record], float | None]:
+    def value(record: Record) -> float | None:
+        stats = record.latency_ms.get(str(batch))
+        return stats.p50_ms if stats else None
+
+    return value
+
+
+def model_tables(results: RunResults, model: str) -> list[FigureTable]:
+    """Every table of one model: size, parameter bytes, peak RSS, and p50 latency per batch size."""
+    tables = [
+        size_table(results, model),
+        _runtime_table(results, model, "parameter bytes held (x torch-dense at ratio 0)", "param_bytes",
+                       lambda r: r.param_bytes, fmt_bytes),
+        _runtime_table(results, model, "peak RSS of the measuring process (x torch-dense at ratio 0)",
+                       "peak_rss_bytes", lambda r: r.peak_rss_bytes, fmt_bytes),
+    ]
+    for batch in results.batches(model):
+        title = f"p50 latency at batch {batch} (ms, x torch-dense at ratio 0)"
+        tables.append(_runtime_table(results, model, title, f"p50_ms@{batch}", _p50(batch), fmt_ms))
+    return tables

@@ -1,0 +1,230 @@
+"""The runtimes registry: how each artifact is loaded and run (eager torch masked/dense/CSR/auto, onnxruntime).
+
+A Runtime names the artifact format it reads and loads it into a session with `prepare(batch_size)`,
+`forward(x) -> logits` and `param_bytes()`. Artifacts are read only through export's loaders. CUDA variants of the
+torch runtimes are registered only when torch.cuda.is_available().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper
+from torch import nn
+
+from bench.sparse_ops import LayerTimer, choose_layers, median_timer, module_bytes, sparse_layer_from_csr
+from export.loaders import load_torch_model, onnx_session, read_sparse_weights
+from export.onnx_io import INPUT_NAME, OUTPUT_NAME
+from prune.errors import UsageError
+from prune.models import build_model, example_input, prunable_layers
+
+AUTO_TIMER_REPS = 3  # timed calls per layer and form when torch-auto chooses (after one warm-up call)
+
+
+class Session(Protocol):
+    """A loaded artifact ready to run."""
+
+    device: str
+
+    def prepare(self, batch_size: int) -> None: ...
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def param_bytes(self) -> int: ...
+
+
+@dataclass
+class TorchSession:
+    """An eval-mode torch module on one device."""
+
+    module: nn.Module
+    device: str
+
+    def prepare(self, batch_size: int) -> None:
+        """Nothing to prepare: eager torch runs any batch size as loaded."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.module(x.to(self.device, non_blocking=True))
+
+    def param_bytes(self) -> int:
+        return module_bytes(self.module)
+
+
+@dataclass
+class AutoSession(TorchSession):
+    """A torch module whose pruned layers are each dense or CSR, whichever ran faster at the prepared batch."""
+
+    model_name: str = ""
+    layers: list[str] = field(default_factory=list)
+    timer: LayerTimer = field(default_factory=median_timer)
+    choices: dict[int, dict[str, str]] = field(default_factory=dict)  # batch size -> layer -> "dense"/"sparse"
+
+    def prepare(self, batch_size: int) -> None:
+        x = example_input(self.model_name, batch_size).to(self.device)
+        self.choices[batch_size] = choose_layers(self.module, self.layers, x, self.timer)
+
+
+@dataclass
+class OrtSession:
+    """An onnxruntime CPU session and the ONNX file it came from."""
+
+    session: object  # onnxruntime.InferenceSession
+    path: Path
+    device: str = "cpu"
+
+    def prepare(self, batch_size: int) -> None:
+        """Nothing to prepare: the graph has a dynamic batch axis."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0])
+
+    def param_bytes(self) -> int:
+        return initializer_bytes(onnx.load(self.path))
+
+
+def initializer_bytes(proto: onnx.ModelProto) -> int:
+    """Bytes of every initializer as onnxruntime holds it: sparse initializers count densified."""
+    def size(dims, data_type: int) -> int:
+        return int(np.prod(dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(data_type).itemsize
+
+    dense = sum(size(t.dims, t.data_type) for t in proto.graph.initializer)
+    return dense + sum(size(s.dims, s.values.data_type) for s in proto.graph.sparse_initializer)
+
+
+Opener = Callable[[Path, str, int, str, "str | None"], Session]  # (path, model, threads, device, sha256)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How one artifact format is run: the format it reads, the device, and its loader."""
+
+    name: str
+    format: str  # key in export.formats.FORMATS
+    device: str  # "cpu" or "cuda"
+    open: Opener
+    notes: tuple[str, ...] = ()  # facts shown next to this runtime's figures
+
+    def load(self, artifact_path: Path, model_name: str, threads: int, sha256: str | None = None) -> Session:
+        """Fix the thread counts, then load the artifact (sha256 checked against the manifest when given)."""
+        set_threads(threads)
+        return self.open(Path(artifact_path), model_name, threads, self.device, sha256)
+
+
+RUNTIMES: dict[str, Runtime] = {}
+CUDA_VARIANTS: list[str] = []  # names of the CUDA runtimes, registered or not
+
+
+def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: bool = False):
+    """Decorator adding an opener to RUNTIMES (and `<name>-cuda` when `cuda` and CUDA is present)."""
+
+    def add(opener: Opener) -> Opener:
+        variants = [(name, "cpu")] + ([(f"{name}-cuda", "cuda")] if cuda else [])
+        for runtime_name, device in variants:
+            if runtime_name in RUNTIMES:
+                raise ValueError(f"runtime {runtime_name!r} registered twice")
+            if device == "cuda":
+                CUDA_VARIANTS.append(runtime_name)
+                if not torch.cuda.is_available():
+                    continue
+            RUNTIMES[runtime_name] = Runtime(runtime_name, format, device, opener, notes)
+        return opener
+
+    return add
+
+
+def set_threads(threads: int) -> None:
+    """torch intra-op threads = `threads`, inter-op threads = 1 (settable once per process, before any work)."""
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # inter-op pool already started in this process; it stays as it is
+            pass
+
+
+def get_runtime(name: str) -> Runtime:
+    """Look a runtime up by name; unknown or CUDA-without-CUDA is a UsageError listing the valid names."""
+    if name in RUNTIMES:
+        return RUNTIMES[name]
+    if name in CUDA_VARIANTS:
+        raise UsageError(f"runtime {name!r} needs CUDA, which is not available here; "
+                         f"choose from {', '.join(RUNTIMES)}")
+    raise UsageError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIMES)}")
+
+
+def select_runtimes(names: tuple[str, ...] | None, device: str) -> list[str]:
+    """The runtimes to measure: `names` validated, or every CPU one plus the CUDA ones when `device` allows."""
+    if names is not None:
+        return [get_runtime(name).name for name in dict.fromkeys(names)]
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda but CUDA is not available here; pass --device cpu")
+    return [name for name, rt in RUNTIMES.items() if rt.device == "cpu" or device in ("auto", "cuda")]
+
+
+def prunable_names(model_name: str) -> list[str]:
+    """Names of the pruned layers of an architecture (found on a meta-device build: no memory, no init)."""
+    with torch.device("meta"):
+        return [name for name, _ in prunable_layers(build_model(model_name))]
+
+
+def sparse_module(state: dict[str, torch.Tensor], model_name: str) -> nn.Module:
+    """A model whose pruned layers are CSR layers holding the file's CSR weights; other tensors as they are."""
+    with torch.device("meta"):
+        model = build_model(model_name)
+    replaced = set()
+    for name, layer in prunable_layers(model):
+        prefix = f"{name}."
+        weight = state[f"{prefix}weight"]
+        if weight.layout == torch.sparse_csr:
+            model.set_submodule(name, sparse_layer_from_csr(layer, weight, state.get(f"{prefix}bias")))
+            replaced |= {key for key in (f"{prefix}weight", f"{prefix}bias") if key in state}
+    rest = {key: tensor for key, tensor in state.items() if key not in replaced}
+    result = model.load_state_dict(rest, strict=False, assign=True)
+    if result.unexpected_keys or set(result.missing_keys) != replaced:
+        raise RuntimeError(f"{model_name}: {result.missing_keys} / {result.unexpected_keys} left unloaded")
+    return model.eval()
+
+
+@register_runtime("torch-masked", "masked", cuda=True, notes=(
+    "torch.nn.utils.prune hooks live: weight = weight_orig * weight_mask recomputed on every forward",))
+def open_masked(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
+    return TorchSession(load_torch_model(path, model_name, sha256).to(device), device)
+
+
+@register_runtime("torch-dense", "dense", cuda=True)
+def open_dense(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
+    return TorchSession(load_torch_model(path, model_name, sha256).to(device), device)
+
+
+@register_runtime("torch-sparse", "sparse_csr", cuda=True, notes=(
+    "pruned Linear: CSR torch.sparse.mm; pruned Conv2d: im2col (F.unfold) + CSR torch.sparse.mm",))
+def open_sparse(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
+    module = sparse_module(read_sparse_weights(path, model_name, sha256), model_name)
+    return TorchSession(module.to(device), device)
+
+
+@register_runtime("torch-auto", "sparse_csr", cuda=True, notes=(
+    "each pruned layer dense or CSR, whichever ran faster on its own input at the timed batch size",))
+def open_auto(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
+    module = sparse_module(read_sparse_weights(path, model_name, sha256), model_name).to(device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    timer = median_timer(AUTO_TIMER_REPS, sync)
+    return AutoSession(module, device, model_name, prunable_names(model_name), timer)
+
+
+@register_runtime("ort-dense", "onnx", notes=("onnxruntime CPU execution provider, sequential execution",))
+def open_ort(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
+    return OrtSession(onnx_session(path, threads, model_name=model_name, sha256=sha256), path)
+
+
+@register_runtime("ort-sparse", "onnx_sparse", notes=(
+    "onnxruntime densifies sparse initializers when it loads the model: param_bytes, memory and speed as dense",))
+def open_ort_sparse(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
+    return OrtSession(onnx_session(path, threads, model_name=model_name, sha256=sha256), path)

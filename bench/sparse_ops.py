@@ -1,0 +1,202 @@
+"""Sparse inference layers: Linear as CSR x dense (torch.sparse.mm), Conv2d as im2col (F.unfold) + CSR x dense.
+
+Also the per-layer automatic choice between the dense and CSR form of each pruned layer, made by timing both on
+that layer's real input at the benchmark's batch size (the timing function is injected, so tests can fake it).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LayerTimer = Callable[[nn.Module, torch.Tensor, float], float]  # (layer, x, give_up_above_s) -> seconds per call
+HOPELESS = 3.0  # a warm-up call this many times over the limit ends the timing: that form cannot win
+SPARSE = "sparse"
+DENSE = "dense"
+
+
+def _csr(matrix: torch.Tensor) -> torch.Tensor:
+    """A 2-D dense matrix as CSR with int32 indices (what the export writes, half the index bytes of int64)."""
+    with warnings.catch_warnings():  # torch calls its CSR support beta
+        warnings.simplefilter("ignore", UserWarning)
+        csr = matrix.detach().to_sparse_csr()
+    return torch.sparse_csr_tensor(csr.crow_indices().int(), csr.col_indices().int(), csr.values(), csr.shape,
+                                   check_invariants=False)
+
+
+def tensor_bytes(tensor: torch.Tensor) -> int:
+    """Bytes a tensor's storage holds; for CSR the values plus both index arrays."""
+    if tensor.layout == torch.sparse_csr:
+        parts = (tensor.values(), tensor.crow_indices(), tensor.col_indices())
+        return sum(p.numel() * p.element_size() for p in parts)
+    return tensor.numel() * tensor.element_size()
+
+
+class CsrLinear(nn.Module):
+    """y = x W^T + b with W (out, in) held as CSR; computed as (W @ x^T)^T by torch.sparse.mm."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)  # (out, in) sparse CSR
+        self.register_buffer("bias", bias)
+
+    @classmethod
+    def from_dense(cls, layer: nn.Linear) -> CsrLinear:
+        return cls(_csr(layer.weight), None if layer.bias is None else layer.bias.detach())
+
+    def to_dense(self) -> nn.Linear:
+        """The equivalent nn.Linear (weights densified)."""
+        out_features, in_features = self.weight.shape
+        layer = nn.Linear(in_features, out_features, bias=self.bias is not None, device="meta")
+        layer.weight = nn.Parameter(self.weight.to_dense(), requires_grad=False)
+        if self.bias is not None:
+            layer.bias = nn.Parameter(self.bias, requires_grad=False)
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.sparse.mm(self.weight, x.t()).t()  # (out, N) -> (N, out)
+        return y if self.bias is None else y + self.bias
+
+
+class CsrConv2d(nn.Module):
+    """Conv2d (groups=1) as im2col: F.unfold's (N, C*kh*kw, L) columns multiplied by the CSR (out, C*kh*kw)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, in_channels: int,
+                 kernel_size: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+                 dilation: tuple[int, int]) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)  # (out, C*kh*kw) sparse CSR
+        self.register_buffer("bias", bias)
+        self.in_channels, self.kernel_size = in_channels, kernel_size
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    @classmethod
+    def from_dense(cls, layer: nn.Conv2d) -> CsrConv2d:
+        if layer.groups != 1 or not isinstance(layer.padding, tuple) or layer.padding_mode != "zeros":
+            raise ValueError(f"im2col+CSR supports groups=1, numeric zero padding; got {layer}")
+        matrix = layer.weight.detach().reshape(layer.out_channels, -1)
+        bias = None if layer.bias is None else layer.bias.detach()
+        return cls(_csr(matrix), bias, layer.in_channels, layer.kernel_size, layer.stride, layer.padding,
+                   layer.dilation)
+
+    def to_dense(self) -> nn.Conv2d:
+        """The equivalent nn.Conv2d (weights densified)."""
+        out_channels = self.weight.shape[0]
+        layer = nn.Conv2d(self.in_channels, out_channels, self.kernel_size, self.stride, self.padding,
+                          self.dilation, bias=self.bias is not None, device="meta")
+        dense = self.weight.to_dense().reshape(out_channels, self.in_channels, *self.kernel_size)
+        layer.weight = nn.Parameter(dense, requires_grad=False)
+        if self.bias is not None:
+            layer.bias = nn.Parameter(self.bias, requires_grad=False)
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)  # (N, C*kh*kw, L)
+        k, length = cols.shape[1], cols.shape[2]
+        flat = cols.transpose(0, 1).reshape(k, n * length)  # (C*kh*kw, N*L)
+        y = torch.sparse.mm(self.weight, flat).reshape(-1, n, length).transpose(0, 1)  # (N, out, L)
+        out_h = (h + 2 * self.padding[0] - self.dilation[0] * (self.kernel_size[0] - 1) - 1) // self.stride[0] + 1
+        y = y.reshape(n, -1, out_h, length // out_h)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+
+SPARSE_FORMS: dict[type[nn.Module], type[nn.Module]] = {nn.Linear: CsrLinear, nn.Conv2d: CsrConv2d}
+
+
+def sparse_layer(layer: nn.Module) -> nn.Module:
+    """The CSR form of a dense Linear or Conv2d."""
+    return SPARSE_FORMS[type(layer)].from_dense(layer)
+
+
+def sparse_layer_from_csr(meta_layer: nn.Module, csr: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
+    """The CSR form of `meta_layer` (a Linear/Conv2d built on the meta device) holding an exported CSR weight."""
+    if isinstance(meta_layer, nn.Linear):
+        return CsrLinear(csr, bias)
+    return CsrConv2d(csr, bias, meta_layer.in_channels, meta_layer.kernel_size, meta_layer.stride,
+                     meta_layer.padding, meta_layer.dilation)
+
+
+def module_bytes(model: nn.Module) -> int:
+    """Bytes of every parameter and buffer a module holds (the CSR weights of sparse layers are buffers)."""
+    return sum(tensor_bytes(t) for t in list(model.parameters()) + list(model.buffers()))
+
+
+def layer_inputs(model: nn.Module, names: list[str], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The input each named submodule receives when `model` runs on `x` (captured with forward pre-hooks)."""
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [model.get_submodule(name).register_forward_pre_hook(
+        lambda _m, args, name=name: captured.setdefault(name, args[0])) for name in names]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return captured
+
+
+def median_timer(reps: int = 5, sync: Callable[[], None] = lambda: None) -> LayerTimer:
+    """A LayerTimer: median wall time of `reps` calls after a warm-up call, or the warm-up's time alone when that
+    exceeds HOPELESS x the limit (im2col + CSR at low sparsity is several times slower than dense: no need to
+    repeat it)."""
+
+    def once(layer: nn.Module, x: torch.Tensor) -> float:
+        sync()
+        start = time.perf_counter()
+        layer(x)
+        sync()
+        return time.perf_counter() - start
+
+    def time_layer(layer: nn.Module, x: torch.Tensor, limit: float) -> float:
+        with torch.inference_mode():
+            warmup = once(layer, x)
+            if warmup > HOPELESS * limit:
+                return warmup
+            return statistics.median(once(layer, x) for _ in range(reps))
+
+    return time_layer
+
+
+def choose_layers(model: nn.Module, names: list[str], x: torch.Tensor, timer: LayerTimer,
+                  margin: float = 0.9) -> dict[str, str]:
+    """Put each named layer in its faster form for inputs like `x`, in place; returns layer -> "dense"/"sparse".
+
+    A layer goes sparse only when its CSR form takes under `margin` of the dense time, so noise keeps it dense.
+    """
+    inputs = layer_inputs(model, names, x)
+    choice: dict[str, str] = {}
+    for name in names:
+        current = model.get_submodule(name)
+        dense = current.to_dense() if isinstance(current, (CsrLinear, CsrConv2d)) else current
+        sparse = current if dense is not current else sparse_layer(current)
+        dense_time = timer(dense, inputs[name], math.inf)
+        sparse_wins = timer(sparse, inputs[name], margin * dense_time) < margin * dense_time
+        choice[name] = SPARSE if sparse_wins else DENSE
+        model.set_submodule(name, sparse if sparse_wins else dense)
+    return choice
+
+
+def form_of(layer: nn.Module) -> str:
+    """"sparse" for a CSR layer, "dense" otherwise."""
+    return SPARSE if isinstance(layer, (CsrLinear, CsrConv2d)) else DENSE
+
+
+def all_forms(model: nn.Module, names: list[str], form: str) -> None:
+    """Put every named layer in `form` ("dense" or "sparse"), in place."""
+    for name in names:
+        layer = model.get_submodule(name)
+        if form_of(layer) != form:
+            model.set_submodule(name, layer.to_dense() if form == DENSE else sparse_layer(layer))
+
+
+def forms(model: nn.Module, names: list[str]) -> Mapping[str, str]:
+    """The current form of each named layer."""
+    return {name: form_of(model.get_submodule(name)) for name in names}

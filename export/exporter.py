@@ -1,0 +1,74 @@
+"""Export of one pruned model: write every format, load each back through its loader, verify, manifest."""
+
+from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from export.bounds import information_bound_bytes
+from export.digest import digest_file, sha256_file
+from export.formats import FORMATS, Format
+from export.manifest import ArtifactEntry, build_manifest, is_current, manifest_path, read_manifest, write_manifest
+from export.source import PrunedModel, load_pruned, require_pruned
+from export.verify import (LOGITS, EvalData, allowed_diff, artifact_sparsity, load_eval_data, max_abs_diff,
+                           top1_accuracy)
+from prune.config import ratio_tag
+from prune.pruning import global_sparsity
+
+
+def artifact_dir(out: Path, model: str, ratio: float) -> Path:
+    """Directory holding every artifact of `model` pruned at `ratio`."""
+    return Path(out) / "artifacts" / model / ratio_tag(ratio)
+
+
+def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: EvalData,
+                    digests: ThreadPoolExecutor) -> ArtifactEntry:
+    """Write one format, load it back through its real loader, and check its logits against the reference."""
+    path = directory / fmt.filename
+    fmt.write(pruned, path)
+    digest = digests.submit(digest_file, path)  # sha256 + gzip stream in the background (both release the GIL)
+    loaded = fmt.load(path, pruned.name)
+    logits = LOGITS[fmt.kind](loaded, data.x)
+    diff = max_abs_diff(logits, pruned.reference, data.verify_count)
+    allowed = allowed_diff(pruned.reference, data.verify_count)
+    if not diff <= allowed:
+        raise RuntimeError(f"{path}: logits differ from the pruned model by {diff:.3g} > {allowed:.3g}")
+    return ArtifactEntry.from_digest(fmt.name, fmt.filename, digest.result(),
+                                     artifact_sparsity(fmt.kind, loaded, path), diff,
+                                     top1_accuracy(logits, data.y))
+
+
+def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: dict) -> dict:
+    """Write, verify and manifest every format of one pruned model; the manifest is written last."""
+    with ThreadPoolExecutor(max_workers=1) as digests:
+        entries = [export_artifact(fmt, pruned, directory, data, digests) for fmt in FORMATS.values()]
+    extra = {"accuracy": top1_accuracy(pruned.reference, data.y), "dataset": data.source, "accuracy_note": data.note,
+             "verify_batch": data.verify_count}
+    manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense),
+                              information_bound_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
+                              extra)
+    write_manifest(directory, manifest)
+    return manifest
+
+
+def export_one(out: Path, model: str, ratio: float, data: EvalData) -> tuple[dict, bool]:
+    """Export (model, ratio) unless its manifest already matches the source; returns (manifest, skipped)."""
+    source_path = require_pruned(out, model, ratio)
+    source = {"path": source_path.relative_to(out).as_posix(), "sha256": sha256_file(source_path)}
+    directory = artifact_dir(out, model, ratio)
+    if is_current(directory, source["sha256"], list(FORMATS)):
+        return read_manifest(directory), True
+    manifest_path(directory).unlink(missing_ok=True)  # a half-rewritten directory must not look exported
+    return export_pruned(load_pruned(out, model, ratio, data.x), directory, data, source), False
+
+
+@functools.cache
+def cached_eval_data(model: str, data_dir: Path, download: bool, seed: int) -> EvalData:
+    """load_eval_data, once per model in each process."""
+    return load_eval_data(model, data_dir, download, seed)
+
+
+def export_job(out: Path, model: str, ratio: float, data_dir: Path, download: bool, seed: int) -> tuple[dict, bool]:
+    """export_one with the model's evaluation data loaded (or reused) in this process: a worker's entry point."""
+    return export_one(out, model, ratio, cached_eval_data(model, data_dir, download, seed))

@@ -1,0 +1,114 @@
+"""The artifact formats registry: one entry per file the export stage writes, with its writer and real loader."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from export.loaders import load_torch_model, onnx_session
+from export.onnx_io import pruned_initializer_names, sparsify
+from export.packed import pack_state
+from export.source import PrunedModel
+from export.sparse import sparse_file
+from prune.errors import UsageError
+from prune.io import torch_save, write_bytes
+
+Writer = Callable[[PrunedModel, Path], None]
+
+
+def _load_onnx(path: Path, model_name: str, sha256: str | None = None):
+    return onnx_session(path, model_name=model_name, sha256=sha256)
+
+
+LOADERS: dict[str, Callable] = {"torch": load_torch_model, "onnx": _load_onnx}
+
+
+@dataclass(frozen=True)
+class Format:
+    """An artifact format: file name, writer, and loader `load(path, model_name, sha256=None)`."""
+
+    name: str
+    filename: str
+    kind: str  # "torch": load returns an eval-mode nn.Module; "onnx": an onnxruntime.InferenceSession
+    write: Writer
+    load: Callable
+    description: str
+    notes: tuple[str, ...] = ()  # facts a report should show next to this format's figures
+
+
+FORMATS: dict[str, Format] = {}
+
+
+def register_format(name: str, filename: str, kind: str, description: str, notes: tuple[str, ...] = ()):
+    """Decorator adding a writer to FORMATS under `name`; registering a name twice is a bug."""
+
+    def add(write: Writer) -> Writer:
+        if name in FORMATS:
+            raise ValueError(f"format {name!r} registered twice")
+        FORMATS[name] = Format(name, filename, kind, write, LOADERS[kind], description, notes)
+        return write
+
+    return add
+
+
+def get_format(name: str) -> Format:
+    """Look a format up by name; an unknown name is a UsageError listing the valid ones."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UsageError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}") from None
+
+
+@register_format("masked", "masked.pt", "torch",
+                 "state_dict as torch.nn.utils.prune leaves it (weight_orig + weight_mask)",
+                 ("stores every pruned weight twice (original and mask): about 2x dense",))
+def write_masked(pruned: PrunedModel, path: Path) -> None:
+    torch_save(path, pruned.masked_state)
+
+
+@register_format("dense", "dense.pt", "torch", "plain state_dict, pruning made permanent (zeros in place)")
+def write_dense(pruned: PrunedModel, path: Path) -> None:
+    torch_save(path, pruned.dense_state)
+
+
+def _write_sparse(pruned: PrunedModel, path: Path, layout: str) -> None:
+    with warnings.catch_warnings():  # torch calls its sparse CSR support beta
+        warnings.simplefilter("ignore", UserWarning)
+        torch_save(path, sparse_file(pruned.dense_state, set(pruned.pruned_keys), layout, pruned.name))
+
+
+@register_format("sparse_coo", "sparse_coo.pt", "torch",
+                 "pruned weights as 2-D torch sparse COO tensors, other tensors dense",
+                 ("COO indices are int64 (16 bytes per nonzero): larger than dense below ~80% sparsity",))
+def write_sparse_coo(pruned: PrunedModel, path: Path) -> None:
+    _write_sparse(pruned, path, "sparse_coo")
+
+
+@register_format("sparse_csr", "sparse_csr.pt", "torch",
+                 "pruned weights as 2-D torch sparse CSR tensors (int32 indices), other tensors dense",
+                 ("conv weights stored as (out, in*kh*kw) matrices",))
+def write_sparse_csr(pruned: PrunedModel, path: Path) -> None:
+    _write_sparse(pruned, path, "sparse_csr")
+
+
+@register_format("packed", "packed.pt", "torch",
+                 "entropy-coded masks (LZMA2 bitmap or gap bytes) + fp32 nonzeros (deflated byte planes)",
+                 ("lossless: decodes bit-exact to dense.pt",))
+def write_packed(pruned: PrunedModel, path: Path) -> None:
+    torch_save(path, pack_state(pruned.dense_state, set(pruned.pruned_keys), pruned.name))
+
+
+@register_format("onnx", "model.onnx", "onnx", "dense ONNX graph (opset 17, BatchNorm folded into conv)")
+def write_onnx(pruned: PrunedModel, path: Path) -> None:
+    write_bytes(path, pruned.onnx_bytes)
+
+
+@register_format("onnx_sparse", "model.sparse.onnx", "onnx",
+                 "ONNX graph with pruned weights as sparse_initializer (int64 linear indices)",
+                 ("onnxruntime densifies sparse initializers when it loads the model: smaller file, "
+                  "same memory and speed as model.onnx",))
+def write_onnx_sparse(pruned: PrunedModel, path: Path) -> None:
+    proto = pruned.onnx_proto
+    write_bytes(path, sparsify(proto, pruned_initializer_names(proto)).SerializeToString())

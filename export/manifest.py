@@ -1,0 +1,122 @@
+"""manifest.json of an artifact directory: what was exported from which source, with sizes, hashes and checks.
+
+Schema: {"model", "ratio", "sparsity", "bound_bytes", "source": {"path", "sha256"}, "artifacts": [{"format",
+"file", "bytes", "gzip_bytes", "sha256", "sparsity", "max_abs_diff", "accuracy"}]}, plus "accuracy" (the
+in-memory pruned model's), "dataset" (source of the test data or null), "accuracy_note" (why accuracy is null)
+and "verify_batch" (images whose logits were compared).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from export.digest import FileDigest, sha256_file
+from prune.errors import ArtifactError
+from prune.io import read_json, write_json
+
+MANIFEST_NAME = "manifest.json"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
+TOP_FIELDS = {"model": str, "ratio": _NUMBER, "sparsity": _NUMBER, "bound_bytes": int, "source": dict,
+              "artifacts": list}
+ARTIFACT_FIELDS = {"format": str, "file": str, "bytes": int, "gzip_bytes": int, "sha256": str,
+                   "sparsity": _NUMBER, "max_abs_diff": _NUMBER, "accuracy": _OPTIONAL_NUMBER}
+
+
+@dataclass
+class ArtifactEntry:
+    """One artifact as the manifest lists it."""
+
+    format: str  # name in export.formats.FORMATS
+    file: str  # file name inside the artifact directory
+    bytes: int  # size on disk
+    gzip_bytes: int  # size after gzip (isal level 2)
+    sha256: str
+    sparsity: float  # percent zeros over the pruned weights, measured on the loaded artifact
+    max_abs_diff: float  # max |logits - in-memory pruned model's logits| on the verification batch
+    accuracy: float | None  # top-1 percent on the test split through the loaded artifact; None without data
+
+    @classmethod
+    def from_digest(cls, fmt: str, file: str, digest: FileDigest, sparsity: float, max_abs_diff: float,
+                    accuracy: float | None) -> ArtifactEntry:
+        """An entry from a file digest and the verification results."""
+        return cls(fmt, file, digest.bytes, digest.gzip_bytes, digest.sha256, sparsity, max_abs_diff, accuracy)
+
+
+def manifest_path(directory: Path) -> Path:
+    """Where the manifest of an artifact directory lives."""
+    return Path(directory) / MANIFEST_NAME
+
+
+def _fail(path: Path, problem: str) -> ArtifactError:
+    return ArtifactError(f"{path}: invalid manifest ({problem}); delete it and rerun `python -m bench export`")
+
+
+def _check_fields(obj: object, fields: dict, path: Path, where: str) -> None:
+    if not isinstance(obj, dict):
+        raise _fail(path, f"{where} is not an object")
+    for name, kind in fields.items():
+        if name not in obj:
+            raise _fail(path, f"{where} lacks {name!r}")
+        if not isinstance(obj[name], kind) or isinstance(obj[name], bool):
+            raise _fail(path, f"{where}.{name} has the wrong type")
+
+
+def validate_manifest(manifest: object, path: Path) -> dict:
+    """Check the schema (fields, types, hashes, plain file names); returns the manifest."""
+    _check_fields(manifest, TOP_FIELDS, path, "manifest")
+    _check_fields(manifest["source"], {"path": str, "sha256": str}, path, "source")
+    for i, entry in enumerate(manifest["artifacts"]):
+        _check_fields(entry, ARTIFACT_FIELDS, path, f"artifacts[{i}]")
+        if not _SHA256.match(entry["sha256"]) or Path(entry["file"]).name != entry["file"]:
+            raise _fail(path, f"artifacts[{i}] has a malformed sha256 or a file name with a directory")
+    return manifest
+
+
+def build_manifest(model: str, ratio: float, sparsity: float, bound_bytes: int, source: dict,
+                   artifacts: list[ArtifactEntry], extra: dict) -> dict:
+    """The manifest of one directory (validated before it is written)."""
+    manifest = {"model": model, "ratio": ratio, "sparsity": sparsity, "bound_bytes": bound_bytes,
+                "source": source, "artifacts": [asdict(a) for a in artifacts], **extra}
+    return validate_manifest(manifest, Path(MANIFEST_NAME))
+
+
+def write_manifest(directory: Path, manifest: dict) -> None:
+    """Write a directory's manifest atomically."""
+    write_json(manifest_path(directory), manifest)
+
+
+def read_manifest(directory: Path) -> dict:
+    """The validated manifest of an artifact directory; missing or malformed is an ArtifactError naming it."""
+    path = manifest_path(directory)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no manifest; run `python -m bench export` first")
+    return validate_manifest(read_json(path), path)
+
+
+def artifact_entry(manifest: dict, fmt: str) -> dict:
+    """The manifest entry of format `fmt`; absent is an ArtifactError telling to re-export."""
+    for entry in manifest["artifacts"]:
+        if entry["format"] == fmt:
+            return entry
+    raise ArtifactError(f"manifest of {manifest['model']} r{manifest['ratio']:g} lists no {fmt!r} artifact; "
+                        "rerun `python -m bench export`")
+
+
+def is_current(directory: Path, source_sha256: str, formats: list[str]) -> bool:
+    """True when the manifest names this source and lists `formats` with files that still match their sha256."""
+    try:
+        manifest = read_manifest(directory)
+    except ArtifactError:
+        return False
+    entries = {entry["format"]: entry for entry in manifest["artifacts"]}
+    if manifest["source"]["sha256"] != source_sha256 or sorted(entries) != sorted(formats):
+        return False
+    for entry in entries.values():
+        path = Path(directory) / entry["file"]
+        if not path.is_file() or path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
+            return False
+    return True

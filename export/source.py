@@ -1,0 +1,74 @@
+"""The export stage's input: one pruned model of the sweep, its reference logits, masked state and permanent module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from export.loaders import masked_module
+from export.onnx_io import export_onnx, pruned_initializer_names
+from export.verify import torch_logits
+from prune.config import pruned_path
+from prune.errors import ArtifactError
+from prune.io import load_checkpoint
+from prune.models import example_input, prunable_layers
+from prune.pruning import make_permanent
+
+
+@dataclass
+class PrunedModel:
+    """A pruned model of one architecture at one ratio, as every format writer needs it."""
+
+    name: str
+    ratio: float
+    masked_state: dict[str, torch.Tensor]  # state_dict as torch.nn.utils.prune leaves it (weight_orig + weight_mask)
+    reference: torch.Tensor  # logits of the masked module on the evaluation images: what artifacts must reproduce
+    dense: nn.Module  # the same module after pruning was made permanent (prune.remove), eval mode
+    pruned_keys: tuple[str, ...]  # keys of the pruned weights in dense.state_dict()
+
+    @cached_property
+    def onnx_bytes(self) -> bytes:
+        """The dense ONNX graph of the permanent model, serialized, exported once for both ONNX formats."""
+        return export_onnx(self.dense, self.name, example_input(self.name, 1))
+
+    @cached_property
+    def onnx_proto(self) -> onnx.ModelProto:
+        """onnx_bytes parsed, after checking it holds one pruned weight per prunable layer."""
+        proto = onnx.load_from_string(self.onnx_bytes)
+        found = len(pruned_initializer_names(proto))
+        if found != len(self.pruned_keys):
+            raise RuntimeError(f"{self.name}: {found} pruned weights in the ONNX graph, "
+                               f"{len(self.pruned_keys)} in torch")
+        return proto
+
+    @cached_property
+    def dense_state(self) -> dict[str, torch.Tensor]:
+        """state_dict of the permanent model."""
+        return self.dense.state_dict()
+
+
+def require_pruned(out: Path, model: str, ratio: float) -> Path:
+    """The sweep's pruned checkpoint for (model, ratio); missing is an ArtifactError telling to run prune."""
+    path = pruned_path(out, model, ratio)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no pruned {model} at ratio {ratio:g}; run `python -m bench prune` first")
+    return path
+
+
+def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor) -> PrunedModel:
+    """Rebuild the pruned model (shapes checked), take its logits on `images`, then make pruning permanent."""
+    path = require_pruned(out, model, ratio)
+    state, config = load_checkpoint(path)
+    if config.get("model", model) != model:
+        raise ArtifactError(f"{path}: checkpoint of model {config['model']!r}, expected {model}; rerun prune")
+    module = masked_module(model, state, str(path))
+    masked_state = module.state_dict()  # keeps weight_orig/weight_mask alive after prune.remove drops them
+    reference = torch_logits(module, images)
+    dense = make_permanent(module).eval()
+    pruned_keys = tuple(f"{name}.weight" for name, _ in prunable_layers(dense))
+    return PrunedModel(model, ratio, masked_state, reference, dense, pruned_keys)

@@ -1,0 +1,99 @@
+"""`python -m bench export`: every pruned model of the sweep -> every artifact format, verified and manifested."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from export.exporter import artifact_dir, export_job
+from export.formats import FORMATS
+from export.source import require_pruned
+from prune.config import RunConfig, ratio_tag
+from prune.models import build_model, parameter_count
+
+__all__ = ["artifact_dir", "run_export", "summary_table", "worker_count"]
+
+MAX_WORKERS = 2  # the study machine's cores; each further ResNet-50 job adds its artifacts' memory
+PARALLEL_MIN_PARAMETERS = 5_000_000  # a spawned worker costs ~4 s of imports: worth it for the ResNets only
+
+
+def _parameters(model: str) -> int:
+    with torch.device("meta"):
+        return parameter_count(build_model(model))
+
+
+def worker_count(cfg: RunConfig) -> int:
+    """Processes to export with: one per core (at most 2) once a ResNet-sized model is in the run, else 1."""
+    if max(_parameters(m) for m in cfg.models) < PARALLEL_MIN_PARAMETERS:
+        return 1
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1, len(cfg.models) * len(cfg.ratios)))
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def run_export(cfg: RunConfig, console: Console) -> list[dict]:
+    """Export every model x ratio of the run (skipping up-to-date directories) and print a size summary."""
+    jobs = [(model, ratio) for model in cfg.models for ratio in cfg.ratios]
+    for model, ratio in jobs:  # fail before any work when an input is missing
+        require_pruned(cfg.out, model, ratio)
+    results: dict[tuple[str, float], tuple[dict, bool]] = {}
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("export", total=len(jobs))
+        workers = worker_count(cfg)
+        if workers == 1:
+            for model, ratio in jobs:
+                progress.update(task, description=f"export {model} {ratio_tag(ratio)}")
+                results[model, ratio] = export_job(cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed)
+                progress.advance(task)
+        else:
+            progress.update(task, description=f"export ({workers} processes)")
+            for job, result in _run_parallel(cfg, jobs, workers):
+                results[job] = result
+                progress.advance(task)
+    manifests = [results[job][0] for job in jobs]
+    console.print(summary_table(manifests))
+    skipped = sum(results[job][1] for job in jobs)
+    if skipped:
+        console.print(f"{skipped} of {len(jobs)} directories were up to date and skipped")
+    return manifests
+
+
+def _run_parallel(cfg: RunConfig, jobs: list[tuple[str, float]],
+                  workers: int) -> Iterator[tuple[tuple[str, float], tuple[dict, bool]]]:
+    """Run the jobs in spawned processes, biggest model and lowest ratio (the longest) first; yield as done."""
+    sizes = {model: _parameters(model) for model in cfg.models}
+    order = sorted(jobs, key=lambda job: (-sizes[job[0]], job[1]))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+        futures: dict[Future, tuple[str, float]] = {
+            pool.submit(export_job, cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed): (model, ratio)
+            for model, ratio in order}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def summary_table(manifests: list[dict]) -> Table:
+    """Bytes of every format per model at the model's highest exported ratio, and the ratio to dense.pt."""
+    last = {m["model"]: m for m in manifests if m["ratio"] >= max(x["ratio"] for x in manifests
+                                                                    if x["model"] == m["model"])}
+    table = Table(title="Export: bytes on disk (x dense.pt) at each model's highest ratio")
+    table.add_column("format")
+    for model, manifest in last.items():
+        table.add_column(f"{model} {ratio_tag(manifest['ratio'])}", justify="right")
+    sizes = {model: {a["format"]: a["bytes"] for a in m["artifacts"]} for model, m in last.items()}
+    for fmt in FORMATS:
+        table.add_row(fmt, *(f"{s[fmt]:,} ({s[fmt] / s['dense']:.2f}x)" for s in sizes.values()))
+    table.add_row("information bound", *(f"{m['bound_bytes']:,} ({m['bound_bytes'] / sizes[k]['dense']:.2f}x)"
+                                         for k, m in last.items()))
+    return table

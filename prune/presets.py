@@ -1,0 +1,98 @@
+"""Training budgets per preset (smoke, quick, paper): how long each model trains, on what data, how.
+
+Checkpoints and sweep files state the budget, so a reader knows what accuracy to expect from a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from prune.errors import UsageError
+
+LR_SCHEDULES = ("onecycle", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How one model is trained: SGD with momentum under a learning-rate schedule, on the training split."""
+
+    epochs: int
+    batch_size: int
+    lr: float  # peak learning rate
+    lr_schedule: str = "onecycle"  # onecycle: warm up, then anneal (fast on small budgets); cosine: anneal
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    max_shift: int = 0  # random +-pixels translation of training images (zero padding); 0: none
+    hflip: bool = False  # random horizontal flips of training images (CIFAR only; digits are not symmetric)
+    train_limit: int | None = None  # train on the first N training images; None: all
+    test_limit: int | None = None  # evaluate on the first N test images; None: all
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; "
+                             f"choose from {', '.join(LR_SCHEDULES)}")
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form, as checkpoints and sweep files record it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named budget: training settings for every model and one line saying what the budget is for."""
+
+    name: str
+    description: str
+    train: dict[str, TrainSettings]  # model name -> settings
+
+    def settings(self, model: str) -> TrainSettings:
+        """The training settings of `model` under this preset."""
+        return self.train[model]
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form."""
+        return {"name": self.name, "description": self.description,
+                "train": {model: settings.to_dict() for model, settings in self.train.items()}}
+
+
+def _lenet(**kwargs) -> TrainSettings:
+    """LeNet defaults (batch 64, peak lr 0.05) with `kwargs` on top."""
+    return TrainSettings(**{"batch_size": 64, "lr": 0.05, **kwargs})
+
+
+def _resnet(**kwargs) -> TrainSettings:
+    """The usual CIFAR-10 recipe (batch 128, lr 0.1, wd 5e-4, 4-pixel crops, flips) with `kwargs` on top."""
+    return TrainSettings(**{"batch_size": 128, "lr": 0.1, "weight_decay": 5e-4, "max_shift": 4, "hflip": True,
+                            **kwargs})
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        "smoke", "seconds, for tests and CI: one epoch on a few hundred images, accuracy meaningless",
+        {"lenet300_100": _lenet(epochs=1, train_limit=256, test_limit=256),
+         "lenet5": _lenet(epochs=1, train_limit=256, test_limit=256),
+         "resnet18": _resnet(epochs=1, train_limit=64, test_limit=64),
+         "resnet50": _resnet(epochs=1, train_limit=64, test_limit=64)}),
+    "quick": Preset(
+        "quick", "the default: LeNets to ~97% on MNIST (or the 4,000 embedded digits) in seconds of CPU; "
+                 "ResNets 1 epoch on 2,000 CIFAR-10 images, tested on 500 (far below paper accuracy)",
+        {"lenet300_100": _lenet(epochs=15, lr=0.1, weight_decay=5e-4, max_shift=1),
+         "lenet5": _lenet(epochs=4, max_shift=1),  # lr 0.1 diverges (Caffe's LeNet-5: no ReLU after convs)
+         "resnet18": _resnet(epochs=1, train_limit=2000, test_limit=500),
+         "resnet50": _resnet(epochs=1, train_limit=2000, test_limit=500)}),
+    "paper": Preset(
+        "paper", "the study's protocol on full datasets (GPU): LeNets 20 epochs, ResNets 200 epochs of SGD "
+                 "with cosine decay, crops and flips",
+        {"lenet300_100": _lenet(epochs=20),
+         "lenet5": _lenet(epochs=20),
+         "resnet18": _resnet(epochs=200, lr_schedule="cosine"),
+         "resnet50": _resnet(epochs=200, lr_schedule="cosine")}),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name; an unknown name is a UsageError listing the valid ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UsageError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None

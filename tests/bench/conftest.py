@@ -1,0 +1,51 @@
+"""Fixtures for the measurement tests: tiny pruned LeNets exported with the real export stage, and test images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from export.exporter import export_one
+from export.verify import EvalData
+from prune.config import pruned_path
+from prune.io import save_checkpoint
+from prune.models import build_model, example_input
+from prune.pruning import prune_l1
+
+SEED = 0
+MEASURED = {"lenet300_100": (0, 90), "lenet5": (90,)}
+IMAGES = 96
+
+
+def eval_data(model: str) -> EvalData:
+    """Seeded random images with seeded labels: accuracy is measurable without any dataset on disk."""
+    labels = torch.randint(0, 10, (IMAGES,), generator=torch.Generator().manual_seed(SEED))
+    return EvalData(example_input(model, IMAGES, SEED), labels, "random-test", None)
+
+
+def write_pruned(out: Path, model: str, ratio: float) -> None:
+    """A seeded model pruned at `ratio`, saved where the sweep saves it."""
+    torch.manual_seed(SEED)
+    module = prune_l1(build_model(model), ratio)
+    save_checkpoint(pruned_path(out, model, ratio), module.state_dict(),
+                    {"model": model, "ratio": ratio, "schedule": "oneshot", "seed": SEED, "preset": "smoke"})
+
+
+@pytest.fixture(scope="session")
+def images() -> Callable[[str], EvalData]:
+    """images(model): the seeded test images the artifacts were exported and are measured with."""
+    return eval_data
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory) -> Path:
+    """An --out directory holding the exported artifacts of MEASURED (shared: tests must not modify it)."""
+    out = tmp_path_factory.mktemp("exported")
+    for model, ratios in MEASURED.items():
+        for ratio in ratios:
+            write_pruned(out, model, ratio)
+            export_one(out, model, ratio, eval_data(model))
+    return out

@@ -1,0 +1,65 @@
+"""Realistic records for the report tests: 2 models x 3 ratios x 4 runtimes, ResNet-18 without accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.records import SCHEMA_VERSION, LatencyStats, Record, attach_ratios_to_dense
+from prune.io import write_json
+
+RATIOS = (0.0, 50.0, 90.0)
+RUNTIMES = {"torch-masked": "masked.pt", "torch-dense": "dense.pt", "torch-auto": "sparse_csr.pt",
+            "ort-dense": "model.onnx"}
+CIFAR_NOTE = "CIFAR-10 not on disk; pass --download"
+DENSE = {  # model -> (dense file bytes, dense p50 ms at batch 1, at batch 64, accuracy at each ratio or None)
+    "lenet5": (246_000, 0.20, 4.0, (98.9, 98.7, 97.1)),
+    "resnet18": (44_700_000, 7.0, 200.0, None),
+}
+# runtime -> ratio -> (file bytes, param bytes, p50) as multiples of the dense figure
+SCALE = {
+    "torch-masked": {0.0: (1.0, 1.0, 1.0), 50.0: (1.98, 2.0, 1.3), 90.0: (2.0, 2.0, 1.25)},
+    "torch-dense": {0.0: (1.0, 1.0, 1.0), 50.0: (1.0, 1.0, 1.0), 90.0: (1.0, 1.0, 1.0)},
+    "torch-auto": {0.0: (1.5, 1.0, 1.0), 50.0: (0.8, 0.8, 1.1), 90.0: (0.2, 0.25, 0.7)},
+    "ort-dense": {0.0: (1.01, 1.0, 0.5), 50.0: (1.01, 1.0, 0.5), 90.0: (1.01, 1.0, 0.4)},
+}
+BOUND = {0.0: 0.99, 50.0: 0.55, 90.0: 0.14}  # information bound as a multiple of dense file bytes
+
+
+def make_record(model: str, ratio: float, runtime: str) -> Record:
+    """One measurement with figures scaled from the model's dense ones."""
+    dense_bytes, p50_b1, p50_b64, accuracy = DENSE[model]
+    size, params, latency = SCALE[runtime][ratio]
+    stats = {str(b): LatencyStats(p50_ms=ms * latency, p90_ms=ms * latency * 1.1, p99_ms=ms * latency * 1.3,
+                                  mean_ms=ms * latency * 1.05, std_ms=ms * 0.01, reps=20, warmup=3)
+             for b, ms in (("1", p50_b1), ("64", p50_b64))}
+    return Record(
+        model=model, dataset="mnist-embedded-5k" if accuracy else "none", ratio=ratio,
+        sparsity=ratio * 0.98, runtime=runtime, artifact=RUNTIMES[runtime], device="cpu", threads=2,
+        accuracy=accuracy[RATIOS.index(ratio)] if accuracy else None,
+        accuracy_note=None if accuracy else CIFAR_NOTE,
+        file_bytes=round(dense_bytes * size), gzip_bytes=round(dense_bytes * size * 0.9),
+        bound_bytes=round(dense_bytes * BOUND[ratio]), param_bytes=round(dense_bytes * 0.98 * params),
+        peak_rss_bytes=300_000_000 + round(dense_bytes * params), baseline_rss_bytes=290_000_000,
+        cuda_peak_bytes=None, latency_ms=stats, max_abs_diff=0.0 if runtime.startswith("torch") else 2e-6,
+    )
+
+
+def study_records() -> list[Record]:
+    """Every model x ratio x runtime, with ratios to dense attached as the measure stage does."""
+    records = [make_record(m, r, rt) for m in DENSE for r in RATIOS for rt in RUNTIMES]
+    attach_ratios_to_dense(records)
+    return records
+
+
+def write_results(out: Path, records: list[Record]) -> Path:
+    """Write records as the measure stage's results.json."""
+    path = out / "results.json"
+    write_json(path, {
+        "schema_version": SCHEMA_VERSION,
+        "environment": {"python": "3.11.9", "torch": "2.14.1", "onnxruntime": "1.32.0", "cpu": "test cpu",
+                        "cores": 2},
+        "config": {"models": list(DENSE), "ratios": list(RATIOS), "preset": "quick", "seed": 0,
+                   "schedule": "oneshot", "runtimes": list(RUNTIMES)},
+        "records": [r.to_dict() for r in records],
+    })
+    return path

@@ -1,0 +1,216 @@
+"""The measure stage end to end on LeNet-300-100 at two ratios: results.json and results.csv, resume, bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+
+import pytest
+import torch
+from rich.console import Console
+
+import bench.measure
+from bench.config import MeasureConfig
+from bench.measure import run_measure
+from bench.records import SCHEMA_VERSION, Record
+from bench.results import RESULTS_CSV, read_results, results_path
+from bench.runtimes import get_runtime
+from export.exporter import artifact_dir
+from export.manifest import read_manifest
+from export.verify import EvalData
+from prune.config import RunConfig
+from prune.errors import ArtifactError, UsageError
+from prune.models import example_input
+
+MODEL = "lenet300_100"
+RATIOS = (0, 90)
+CPU_RUNTIMES = ["torch-masked", "torch-dense", "torch-sparse", "torch-auto", "ort-dense", "ort-sparse"]
+
+
+@pytest.fixture(scope="module")
+def fixture_images(images):
+    """The stage sees the fixture's test images instead of a dataset (module-wide)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bench.measure, "load_eval_data", lambda model, data_dir, download, seed: images(model))
+        yield
+
+
+@pytest.fixture
+def out(exported, tmp_path, fixture_images):
+    """A private copy of the exported LeNet-300-100 artifacts."""
+    for ratio in RATIOS:
+        shutil.copytree(artifact_dir(exported, MODEL, ratio), artifact_dir(tmp_path, MODEL, ratio))
+    return tmp_path
+
+
+def config(out, **kwargs) -> RunConfig:
+    return RunConfig(models=(MODEL,), ratios=RATIOS, out=out, preset="smoke", **kwargs)
+
+
+def measure(out, mcfg: MeasureConfig = MeasureConfig(), **kwargs) -> tuple[list[Record], str]:
+    console = Console(file=io.StringIO(), width=200)
+    records = run_measure(config(out, **kwargs), mcfg, console)
+    return records, console.file.getvalue()
+
+
+@pytest.fixture(scope="module")
+def measured_once(exported, tmp_path_factory, fixture_images):
+    """The stage run once over every CPU runtime (shared: tests copy it before changing anything)."""
+    out = tmp_path_factory.mktemp("measured")
+    for ratio in RATIOS:
+        shutil.copytree(artifact_dir(exported, MODEL, ratio), artifact_dir(out, MODEL, ratio))
+    records, printed = measure(out)
+    return out, records, printed
+
+
+@pytest.fixture
+def measured(measured_once, tmp_path):
+    """A private copy of the measured run directory, with the records and console text of the run."""
+    source, records, printed = measured_once
+    shutil.copytree(source, tmp_path, dirs_exist_ok=True)
+    return tmp_path, records, printed
+
+
+def count_children(monkeypatch) -> list[str]:
+    """Record the runtime of every job sent to a child process."""
+    launched: list[str] = []
+    real = bench.measure.run_in_child
+
+    def counting(fn, job, timeout):
+        launched.append(job.runtime)
+        return real(fn, job, timeout=timeout)
+
+    monkeypatch.setattr(bench.measure, "run_in_child", counting)
+    return launched
+
+
+def test_results_json_holds_one_complete_record_per_ratio_and_runtime(measured):
+    out, records, _ = measured
+    data = read_results(out)
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["config"] == {**config(out).to_dict(), "out": data["config"]["out"], "runtimes": CPU_RUNTIMES}
+    assert [r.key for r in data["records"]] == [(MODEL, ratio, rt) for ratio in RATIOS for rt in CPU_RUNTIMES]
+    assert [r.to_dict() for r in data["records"]] == [r.to_dict() for r in records]
+    for record in records:
+        assert record.error is None
+        assert record.dataset == "random-test" and record.accuracy is not None
+        assert set(record.latency_ms) == {"1", "8"}
+        assert record.max_abs_diff <= 1e-5
+        assert record.peak_rss_bytes > record.baseline_rss_bytes > 0
+        assert record.param_bytes > 0 and record.file_bytes > 0 and record.bound_bytes > 0
+        assert record.threads == 1 and record.device == "cpu" and record.cuda_peak_bytes is None
+
+
+def test_environment_names_machine_libraries_and_settings(measured):
+    environment = read_results(measured[0])["environment"]
+    assert environment["torch"] == torch.__version__ and environment["threads"] == 1
+    assert environment["preset"] == "smoke" and environment["batch_sizes"][MODEL] == [1, 8]
+    assert environment["reps"]["min_reps"] == 3 and "forkserver" in environment["process_model"]
+
+
+def test_every_runtime_gets_the_same_accuracy_at_a_ratio(measured):
+    _, records, _ = measured
+    for ratio in RATIOS:
+        assert len({r.accuracy for r in records if r.ratio == ratio}) == 1
+
+
+def test_ratios_to_dense_are_attached(measured):
+    _, records, _ = measured
+    by_key = {r.key: r for r in records}
+    dense = by_key[MODEL, 0, "torch-dense"]
+    assert dense.to_dense["p50_ms@1"] == 1.0 and dense.to_dense["file_bytes"] == 1.0
+    masked = by_key[MODEL, 90, "torch-masked"]
+    assert masked.to_dense["param_bytes"] == pytest.approx(masked.param_bytes / dense.param_bytes)
+
+
+def test_torch_auto_records_its_layer_choice_per_batch(measured):
+    _, records, _ = measured
+    auto = next(r for r in records if r.runtime == "torch-auto" and r.ratio == 90)
+    assert set(auto.layer_choice) == {"1", "8"}
+    assert all(set(choice) == {"1", "3"} for choice in auto.layer_choice.values())
+    assert any(note.startswith("batch 8: ") for note in auto.notes)
+
+
+def test_results_csv_has_one_row_per_record_and_latency_columns_per_batch(measured):
+    out, records, _ = measured
+    rows = list(csv.DictReader((out / RESULTS_CSV).open()))
+    assert len(rows) == len(records)
+    assert {"p50_ms@1", "p99_ms@8", "to_dense:p50_ms@8", "peak_rss_bytes"} <= set(rows[0])
+    assert float(rows[0]["p50_ms@8"]) == pytest.approx(records[0].latency_ms["8"].p50_ms)
+
+
+def test_rerun_keeps_every_record_without_measuring(measured, monkeypatch):
+    out, records, _ = measured
+    launched = count_children(monkeypatch)
+    again, printed = measure(out)
+    assert launched == []
+    assert [r.to_dict() for r in again] == [r.to_dict() for r in records]
+    assert "kept 12 from the previous run" in printed
+
+
+def test_rerun_with_other_settings_measures_again(measured, monkeypatch):
+    out, _, _ = measured
+    launched = count_children(monkeypatch)
+    measure(out, MeasureConfig(runtimes=("ort-dense",), threads=2))
+    assert launched == ["ort-dense", "ort-dense"]
+    assert [r.threads for r in read_results(out)["records"]] == [2, 2]
+
+
+def test_a_run_with_fewer_runtimes_keeps_the_matching_records(measured, monkeypatch):
+    out, records, _ = measured
+    launched = count_children(monkeypatch)
+    subset, _ = measure(out, MeasureConfig(runtimes=("torch-dense",)))
+    assert launched == []
+    assert [r.key for r in subset] == [(MODEL, ratio, "torch-dense") for ratio in RATIOS]
+
+
+def test_a_failing_measurement_becomes_a_failed_record(out):
+    with (artifact_dir(out, MODEL, 90) / "dense.pt").open("ab") as f:
+        f.write(b"tampered")
+    records, printed = measure(out, MeasureConfig(runtimes=("torch-dense", "ort-dense")))
+    failed = [r for r in records if r.failed]
+    assert [r.key for r in failed] == [(MODEL, 90, "torch-dense")]
+    assert "sha256" in failed[0].error and failed[0].latency_ms == {} and failed[0].param_bytes is None
+    assert "failed: lenet300_100 r90 torch-dense" in printed
+    assert len(read_results(out)["records"]) == 4
+
+
+def test_accuracy_is_none_with_the_reason_when_the_dataset_is_missing(out, monkeypatch):
+    note = "no test data (MNIST not on disk; pass --download)"
+    monkeypatch.setattr(bench.measure, "load_eval_data",
+                        lambda *args: EvalData(example_input(MODEL, 4, 0), None, None, note))
+    records, _ = measure(out, MeasureConfig(runtimes=("ort-dense",)))
+    assert [(r.accuracy, r.accuracy_note, r.dataset) for r in records] == [(None, note, "none")] * 2
+    assert all(r.max_abs_diff <= 1e-5 for r in records)
+
+
+def test_missing_artifacts_tell_to_run_export_first(tmp_path):
+    with pytest.raises(ArtifactError, match="run `python -m bench export` first"):
+        measure(tmp_path)
+    assert not results_path(tmp_path).exists()
+
+
+def test_unknown_runtime_is_a_usage_error(out):
+    with pytest.raises(UsageError, match="unknown runtime 'tflite'; choose from torch-masked"):
+        measure(out, MeasureConfig(runtimes=("tflite",)))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_cuda_runtimes_without_cuda_are_a_usage_error(out):
+    with pytest.raises(UsageError, match="needs CUDA"):
+        measure(out, MeasureConfig(runtimes=("torch-dense-cuda",)))
+    with pytest.raises(UsageError, match="CUDA is not available"):
+        measure(out, device="cuda")
+
+
+def test_a_kept_record_is_measured_again_once_its_artifact_was_re_exported(measured):
+    out, records, _ = measured
+    run = bench.measure.MeasureRun(config(out), None, [], {}, {})
+    manifest = read_manifest(artifact_dir(out, MODEL, 90))
+    dense = next(r for r in records if r.key == (MODEL, 90, "torch-dense"))
+    runtime = get_runtime("torch-dense")
+    assert run.is_current(dense, manifest, runtime)
+    manifest["artifacts"] = [{**a, "sha256": "0" * 64} for a in manifest["artifacts"]]
+    assert not run.is_current(dense, manifest, runtime)
+    assert not run.is_current(None, manifest, runtime)

@@ -1,0 +1,48 @@
+"""Training presets: settings for every model under every preset, serialisable for the records."""
+
+import json
+
+import pytest
+
+from prune.errors import UsageError
+from prune.models import MODELS
+from prune.presets import PRESETS, TrainSettings, get_preset
+
+
+def test_the_three_presets_exist():
+    assert list(PRESETS) == ["smoke", "quick", "paper"]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_has_training_settings_for_every_model(name):
+    assert set(get_preset(name).train) == set(MODELS)
+
+
+def test_preset_round_trips_through_json_with_its_budgets():
+    data = json.loads(json.dumps(get_preset("quick").to_dict()))
+    assert data["name"] == "quick"
+    assert data["description"]
+    assert data["train"]["lenet300_100"] == get_preset("quick").settings("lenet300_100").to_dict()
+
+
+def test_paper_preset_follows_the_study_protocol_on_full_data():
+    paper = get_preset("paper")
+    assert {paper.settings(m).epochs for m in ("lenet300_100", "lenet5")} == {20}
+    assert {paper.settings(m).epochs for m in ("resnet18", "resnet50")} == {200}
+    assert all(s.train_limit is None and s.test_limit is None for s in paper.train.values())
+
+
+def test_quick_lenets_train_on_all_data_with_shift_augmentation():
+    quick = get_preset("quick")
+    assert all(quick.settings(m).train_limit is None and quick.settings(m).max_shift > 0
+               for m in ("lenet300_100", "lenet5"))
+
+
+def test_unknown_preset_is_a_usage_error_listing_the_valid_names():
+    with pytest.raises(UsageError, match="unknown preset 'huge'; choose from smoke, quick, paper"):
+        get_preset("huge")
+
+
+def test_unknown_learning_rate_schedule_is_rejected():
+    with pytest.raises(ValueError, match="unknown lr_schedule 'step'"):
+        TrainSettings(epochs=1, batch_size=8, lr=0.1, lr_schedule="step")

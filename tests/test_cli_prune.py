@@ -1,0 +1,75 @@
+"""`python -m bench train|prune` on bad input: exit status 2, one line on stderr naming the value and fix."""
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from prune.config import checkpoint_path, sweep_path
+from prune.io import save_checkpoint
+from prune.models import build_model
+
+
+@pytest.fixture
+def run(tmp_path, capsys):
+    """run(*args) -> (exit status, stderr) of `python -m bench`; --out and an empty --data-dir in tmp_path."""
+
+    def call(*args: str) -> tuple[int, str]:
+        status = main([*args, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
+        return status, capsys.readouterr().err
+
+    return call
+
+
+def _one_line(err: str) -> str:
+    assert err.count("\n") == 1, err
+    return err
+
+
+def test_unknown_model_exits_two_listing_the_models(run):
+    status, err = run("prune", "--models", "vgg16", "--preset", "smoke")
+    assert status == 2
+    assert "unknown model 'vgg16'; choose from lenet300_100" in _one_line(err)
+
+
+@pytest.mark.parametrize("ratio", ["100", "-5"])
+def test_ratio_outside_zero_to_hundred_exits_two(run, ratio):
+    status, err = run("prune", "--models", "lenet5", "--ratios", f"0,{ratio}", "--preset", "smoke")
+    assert status == 2
+    assert "outside [0, 100)" in _one_line(err)
+
+
+def test_unknown_preset_exits_two_listing_the_presets(run):
+    status, err = run("train", "--models", "lenet5", "--preset", "huge")
+    assert status == 2
+    assert "choose from smoke, quick, paper" in _one_line(err)
+
+
+def test_unreadable_checkpoint_exits_two_naming_the_file(run, tmp_path):
+    path = checkpoint_path(tmp_path / "out", "lenet5")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x00truncated")
+    status, err = run("prune", "--models", "lenet5", "--ratios", "50", "--preset", "smoke")
+    assert status == 2
+    assert "lenet5.pt: not a readable torch file" in _one_line(err)
+
+
+def test_checkpoint_of_another_model_exits_two_naming_both(run, tmp_path):
+    save_checkpoint(checkpoint_path(tmp_path / "out", "lenet5"), build_model("lenet300_100").state_dict(),
+                    {"model": "lenet300_100"})
+    status, err = run("train", "--models", "lenet5", "--preset", "smoke")
+    assert status == 2
+    assert "holds a lenet300_100 checkpoint, not lenet5" in _one_line(err)
+
+
+def test_train_resnet_without_cifar10_exits_two_naming_the_directory_and_fix(run, tmp_path):
+    status, err = run("train", "--models", "resnet18", "--preset", "smoke")
+    assert status == 2
+    line = _one_line(err)
+    assert str(Path(tmp_path / "data" / "cifar-10-batches-py")) in line and "--download" in line
+
+
+def test_prune_with_the_smoke_preset_exits_zero_and_writes_the_sweep(run, tmp_path):
+    status, err = run("prune", "--models", "lenet300_100", "--ratios", "0,90", "--preset", "smoke")
+    assert status == 0, err
+    assert sweep_path(tmp_path / "out", "lenet300_100").is_file()
