@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import median
 
-from bench.records import BASELINE_RUNTIME, Record
+from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, ArtifactFile, Record
 from bench.report_data import MASKED_RUNTIME
 from bench.report_tables import fmt_ratio, fmt_x
 
@@ -71,8 +71,8 @@ def _missing(what: str) -> str:
             f"so the {what} is not assessed.")
 
 
-def size_finding(records: list[Record]) -> Finding:
-    """File size: masked.pt against dense.pt, and the smallest artifact against the information bound."""
+def size_finding(records: list[Record], files: list[ArtifactFile]) -> Finding:
+    """File size: masked.pt against dense.pt, and the smallest artifact file against the information bound."""
     ratios = ratios_to(records, MASKED_RUNTIME, BASELINE_RUNTIME, lambda r: r.file_bytes)
     if ratios:
         overhead = (f"The masked checkpoint ({MASKED_RUNTIME}) is {span(ratios)} the file size of the dense "
@@ -80,18 +80,17 @@ def size_finding(records: list[Record]) -> Finding:
                     "stored.")
     else:
         overhead = _missing("masked file-size overhead")
-    index = _index(records)
     clauses = []
     for model, ratio in _top_ratios(records).items():
-        sizes = {r.artifact: r for r in records if (r.model, r.ratio) == (model, ratio) and r.file_bytes}
+        sizes = {f.artifact: f for f in files if (f.model, f.ratio) == (model, ratio) and f.file_bytes}
         if not sizes:
             continue
-        smallest = min(sizes.values(), key=lambda r: r.file_bytes)
+        smallest = min(sizes.values(), key=lambda f: f.file_bytes)
         clause = f"{model} at {fmt_ratio(ratio)}%: {smallest.artifact}"
         if smallest.bound_bytes:
             clause += f" at {fmt_x(smallest.file_bytes / smallest.bound_bytes)} the information bound"
-            dense = index.get((model, ratio, BASELINE_RUNTIME))
-            if dense and dense.artifact != smallest.artifact and dense.file_bytes and dense.bound_bytes:
+            dense = sizes.get(DENSE_ARTIFACT)
+            if dense and dense is not smallest:
                 clause += f" ({dense.artifact}: {fmt_x(dense.file_bytes / dense.bound_bytes)})"
         clauses.append(clause)
     kept = [r.to_dense["file_bytes"] for r in records
@@ -183,6 +182,6 @@ def latency_finding(records: list[Record]) -> Finding:
     return Finding("latency", overhead, remedy)
 
 
-def findings(records: list[Record]) -> list[Finding]:
+def findings(records: list[Record], files: list[ArtifactFile]) -> list[Finding]:
     """The three findings, in the study's order: size, memory, latency."""
-    return [size_finding(records), memory_finding(records), latency_finding(records)]
+    return [size_finding(records, files), memory_finding(records), latency_finding(records)]

@@ -21,7 +21,7 @@ from bench.config import MeasureConfig
 from bench.environment import collect_environment
 from bench.job import Job, run_job
 from bench.presets import MeasureSettings, resolve_settings
-from bench.records import LatencyStats, Record, attach_ratios_to_dense
+from bench.records import ArtifactFile, LatencyStats, Record, attach_file_ratios, attach_ratios_to_dense
 from bench.results import results_path, reusable_records, write_results
 from bench.runtimes import Runtime, get_runtime, select_runtimes
 from export.exporter import artifact_dir
@@ -60,6 +60,15 @@ def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[tuple[str, f
                 artifact_entry(manifest, fmt)
             manifests[model, ratio] = manifest
     return manifests
+
+
+def artifact_files(manifests: dict[tuple[str, float], dict]) -> list[ArtifactFile]:
+    """The size of every artifact the manifests list, with its ratio to the same model's dense.pt at ratio 0."""
+    files = [ArtifactFile(model, ratio, manifest["sparsity"], entry["format"], entry["file"], entry["bytes"],
+                          entry["gzip_bytes"], manifest["bound_bytes"])
+             for (model, ratio), manifest in manifests.items() for entry in manifest["artifacts"]]
+    attach_file_ratios(files)
+    return files
 
 
 def model_data(cfg: RunConfig, model: str, settings: MeasureSettings, scratch: Path) -> ModelData:
@@ -158,6 +167,7 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
     runtimes = [get_runtime(name) for name in select_runtimes(mcfg.runtimes, cfg.device)]
     settings = resolve_settings(cfg.preset, mcfg)
     manifests = read_manifests(cfg, runtimes)
+    files = artifact_files(manifests)
     environment = collect_environment(settings)
     config = {**cfg.to_dict(), "runtimes": [rt.name for rt in runtimes]}
     run = MeasureRun(cfg, settings, runtimes, manifests, reusable_records(cfg.out, environment, config))
@@ -171,7 +181,7 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
             for ratio in cfg.ratios:
                 records += run.ratio_records(model, ratio, data, progress, task)
             attach_ratios_to_dense(records)
-            write_results(cfg.out, environment, config, records)
+            write_results(cfg.out, environment, config, records, files)
     _summary(records, run.kept, cfg.out, console)
     return records
 

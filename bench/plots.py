@@ -117,8 +117,8 @@ def bytes_plot(results: RunResults, path: Path) -> Path:
     for ax, model in zip(axes, models):
         ratios = results.ratios(model)
         for n, (artifact, marker) in enumerate(zip(results.artifacts(model), cycle(MARKERS))):
-            xs, ys = _series(ratios, lambda ratio: getattr(results.by_artifact(model, ratio, artifact),
-                                                           "file_bytes", None))
+            xs, ys = _series(ratios, lambda ratio: getattr(results.file(model, ratio, artifact), "file_bytes",
+                                                           None))
             ax.plot(xs, ys, marker=marker, markersize=6 if n % 2 else 4, fillstyle="none" if n % 2 else "full",
                     alpha=0.85, label=artifact)
         xs, ys = _series(ratios, lambda ratio: getattr(results.reference(model, ratio), "bound_bytes", None))

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 SCHEMA_VERSION = 1
 BASELINE_RUNTIME = "torch-dense"  # ratios to dense are taken against this runtime at ratio 0 of the same model
+DENSE_ARTIFACT = "dense.pt"  # the file BASELINE_RUNTIME loads: file sizes are compared with it at ratio 0
 
 
 @dataclass
@@ -73,6 +74,38 @@ class Record:
             raise ValueError(f"unknown record fields: {sorted(unknown)}")
         latency = {b: LatencyStats(**s) for b, s in data["latency_ms"].items()}
         return cls(**{**data, "latency_ms": latency})
+
+
+@dataclass
+class ArtifactFile:
+    """Size on disk of one exported artifact, whether or not a runtime loads it (packed.pt, sparse_coo.pt)."""
+
+    model: str
+    ratio: float  # requested pruning ratio, percent
+    sparsity: float  # measured global sparsity of the prunable weights, percent
+    format: str  # key in export.formats.FORMATS
+    artifact: str  # file name, e.g. "packed.pt"
+    file_bytes: int
+    gzip_bytes: int
+    bound_bytes: int  # information bound of the pruned model (export.bounds)
+    to_dense: float | None = None  # file_bytes / dense.pt's at ratio 0 of the same model
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ArtifactFile:
+        """Inverse of to_dict."""
+        return cls(**data)
+
+
+def attach_file_ratios(files: list[ArtifactFile]) -> None:
+    """Fill each file's `to_dense` from the same model's dense.pt at ratio 0."""
+    baselines = {f.model: f.file_bytes for f in files if f.artifact == DENSE_ARTIFACT and f.ratio == 0}
+    for item in files:
+        base = baselines.get(item.model)
+        item.to_dense = item.file_bytes / base if base else None
 
 
 def dense_figures(record: Record) -> dict[str, float | None]:

@@ -21,7 +21,7 @@ def run_report(out: Path, console: Console) -> None:
     """Read `<out>/results.json` (ArtifactError when absent); print the report, write report.md and plots."""
     out = Path(out)
     results = load_results(out)
-    items = findings(results.records)
+    items = findings(results.records, results.files)
     sweeps = load_sweeps(out, results.models())
     with console.status("drawing plots"):
         plots = write_plots(results, out / PLOTS_DIR)

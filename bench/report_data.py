@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.records import BASELINE_RUNTIME, SCHEMA_VERSION, Record
+from bench.records import BASELINE_RUNTIME, SCHEMA_VERSION, ArtifactFile, Record
 from prune.config import sweep_path
 from prune.errors import ArtifactError
 from prune.io import read_json
@@ -22,6 +22,7 @@ class RunResults:
     environment: dict
     config: dict
     records: list[Record]
+    files: list[ArtifactFile]  # every exported artifact's size, loaded by a runtime or not
 
     def models(self) -> list[str]:
         """Models in the order the measure stage wrote them."""
@@ -36,8 +37,8 @@ class RunResults:
         return list(dict.fromkeys(r.runtime for r in self.records if r.model == model))
 
     def artifacts(self, model: str) -> list[str]:
-        """Artifact files measured for `model` (several runtimes may load the same file)."""
-        return list(dict.fromkeys(r.artifact for r in self.records if r.model == model))
+        """Artifact files exported for `model`, in export order."""
+        return list(dict.fromkeys(f.artifact for f in self.files if f.model == model))
 
     def batches(self, model: str) -> list[int]:
         """Batch sizes timed for `model`, ascending."""
@@ -47,10 +48,10 @@ class RunResults:
         """The record of one measurement, or None when it is absent."""
         return next((r for r in self.records if r.key == (model, ratio, runtime)), None)
 
-    def by_artifact(self, model: str, ratio: float, artifact: str) -> Record | None:
-        """The first record whose runtime loaded `artifact` of `model` at `ratio`."""
+    def file(self, model: str, ratio: float, artifact: str) -> ArtifactFile | None:
+        """The size figures of one artifact file, or None when it was not exported."""
         wanted = (model, ratio, artifact)
-        return next((r for r in self.records if (r.model, r.ratio, r.artifact) == wanted), None)
+        return next((f for f in self.files if (f.model, f.ratio, f.artifact) == wanted), None)
 
     def reference(self, model: str, ratio: float) -> Record | None:
         """The record that speaks for a model at a ratio (accuracy, sparsity): the baseline runtime's when it
@@ -95,10 +96,11 @@ def load_results(out: Path) -> RunResults:
                             f"{SCHEMA_VERSION}; rerun python -m bench measure")
     try:
         records = [Record.from_dict(item) for item in data["records"]]
+        files = [ArtifactFile.from_dict(item) for item in data["artifacts"]]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ArtifactError(f"{path}: a record does not match the schema ({exc}); "
                             "rerun python -m bench measure") from None
-    return RunResults(path, data.get("environment") or {}, data.get("config") or {}, records)
+    return RunResults(path, data.get("environment") or {}, data.get("config") or {}, records, files)
 
 
 def load_sweeps(out: Path, models: list[str]) -> dict[str, dict]:

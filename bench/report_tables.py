@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.records import BASELINE_RUNTIME, Record
+from bench.records import DENSE_ARTIFACT, Record
 from bench.report_data import RunResults
 
 LOWER = "lower"  # smaller is better: sizes, memory, latency
@@ -131,14 +131,13 @@ def _leading_columns(results: RunResults, model: str) -> list[Column]:
 def size_table(results: RunResults, model: str) -> FigureTable:
     """File bytes of every artifact and the information bound, with their ratio to dense.pt at ratio 0."""
     ratios = results.ratios(model)
-    dense = results.get(model, 0, BASELINE_RUNTIME)
+    dense = results.file(model, 0, DENSE_ARTIFACT)
     dense_bytes = dense.file_bytes if dense else None
     columns = _leading_columns(results, model)
     for artifact in results.artifacts(model):
-        recs = [results.by_artifact(model, ratio, artifact) for ratio in ratios]
-        values = [r.file_bytes if r else None for r in recs]
-        texts = [with_x(fmt_bytes(v), r.to_dense.get("file_bytes") if r else None)
-                 for v, r in zip(values, recs)]
+        files = [results.file(model, ratio, artifact) for ratio in ratios]
+        values = [f.file_bytes if f else None for f in files]
+        texts = [with_x(fmt_bytes(v), f.to_dense if f else None) for v, f in zip(values, files)]
         columns.append(ranked(artifact, values, texts, LOWER))
     bounds = [r.bound_bytes if r else None for r in (results.reference(model, ratio) for ratio in ratios)]
     texts = [with_x(fmt_bytes(b), b / dense_bytes if b is not None and dense_bytes else None) for b in bounds]

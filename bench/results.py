@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from bench.records import SCHEMA_VERSION, LatencyStats, Record
+from bench.records import SCHEMA_VERSION, ArtifactFile, LatencyStats, Record
 from prune.errors import ArtifactError
 from prune.io import read_json, write_bytes, write_json
 
@@ -31,6 +31,7 @@ def read_results(out: Path) -> dict:
     data = read_json(path)
     try:
         data["records"] = [Record.from_dict(r) for r in data["records"]]
+        data["artifacts"] = [ArtifactFile.from_dict(f) for f in data["artifacts"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path}: records do not match schema {SCHEMA_VERSION} ({exc}); "
                             "delete it and rerun `python -m bench measure`") from None
@@ -55,10 +56,14 @@ def _settings(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in RESUME_IGNORES}
 
 
-def write_results(out: Path, environment: dict, config: dict, records: list[Record]) -> None:
-    """Write results.json and results.csv atomically (each replaces the old file whole or not at all)."""
+def write_results(out: Path, environment: dict, config: dict, records: list[Record],
+                  files: list[ArtifactFile]) -> None:
+    """Write results.json and results.csv atomically (each replaces the old file whole or not at all).
+
+    `files` holds the size of every exported artifact, including those no runtime loads (packed.pt).
+    """
     document = {"schema_version": SCHEMA_VERSION, "environment": environment, "config": config,
-                "records": [r.to_dict() for r in records]}
+                "records": [r.to_dict() for r in records], "artifacts": [f.to_dict() for f in files]}
     write_json(results_path(out), document)
     write_bytes(Path(out) / RESULTS_CSV, records_csv(records).encode())
 

@@ -15,6 +15,16 @@ import torch
 from prune.errors import ArtifactError
 
 
+def _file_mode() -> int:
+    """The mode open() gives a new file under this process's umask (read once: os.umask is process-wide)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path`."""
@@ -27,6 +37,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, FILE_MODE)  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

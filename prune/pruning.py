@@ -61,6 +61,8 @@ def masked_model(name: str, state_dict: dict[str, torch.Tensor], source: str = "
     expected = model.state_dict()
     check_state_shapes(expected, state_dict, source, name)
     model.load_state_dict(state_dict)
+    for _, module in prunable_layers(model):
+        module.weight = module.weight_orig * module.weight_mask  # what torch's pre-hook sets, before any forward
     return model.eval()
 
 

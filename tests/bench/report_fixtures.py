@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.records import SCHEMA_VERSION, LatencyStats, Record, attach_ratios_to_dense
+from bench.records import SCHEMA_VERSION, ArtifactFile, LatencyStats, Record, attach_file_ratios, attach_ratios_to_dense
 from prune.io import write_json
 
 RATIOS = (0.0, 50.0, 90.0)
@@ -23,6 +23,7 @@ SCALE = {
     "ort-dense": {0.0: (1.01, 1.0, 0.5), 50.0: (1.01, 1.0, 0.5), 90.0: (1.01, 1.0, 0.4)},
 }
 BOUND = {0.0: 0.99, 50.0: 0.55, 90.0: 0.14}  # information bound as a multiple of dense file bytes
+PACKED = {0.0: 1.0, 50.0: 0.57, 90.0: 0.15}  # packed.pt, which no runtime loads, as a multiple of dense file bytes
 
 
 def make_record(model: str, ratio: float, runtime: str) -> Record:
@@ -51,6 +52,20 @@ def study_records() -> list[Record]:
     return records
 
 
+def study_files(records: list[Record]) -> list[ArtifactFile]:
+    """The size of every artifact the records loaded, plus packed.pt, as the measure stage lists them."""
+    files = {(r.model, r.ratio, r.artifact): ArtifactFile(r.model, r.ratio, r.sparsity, r.artifact.split(".")[0],
+                                                          r.artifact, r.file_bytes, r.gzip_bytes, r.bound_bytes)
+             for r in records}
+    for model, ratio, _ in list(files):
+        size = round(DENSE[model][0] * PACKED[ratio])
+        files[model, ratio, "packed.pt"] = ArtifactFile(model, ratio, ratio * 0.98, "packed", "packed.pt", size,
+                                                        size, round(DENSE[model][0] * BOUND[ratio]))
+    items = list(files.values())
+    attach_file_ratios(items)
+    return items
+
+
 def write_results(out: Path, records: list[Record]) -> Path:
     """Write records as the measure stage's results.json."""
     path = out / "results.json"
@@ -61,5 +76,6 @@ def write_results(out: Path, records: list[Record]) -> Path:
         "config": {"models": list(DENSE), "ratios": list(RATIOS), "preset": "quick", "seed": 0,
                    "schedule": "oneshot", "runtimes": list(RUNTIMES)},
         "records": [r.to_dict() for r in records],
+        "artifacts": [f.to_dict() for f in study_files(records)],
     })
     return path

@@ -102,6 +102,19 @@ def test_results_json_holds_one_complete_record_per_ratio_and_runtime(measured):
         assert record.threads == 1 and record.device == "cpu" and record.cuda_peak_bytes is None
 
 
+def test_results_json_lists_every_exported_file_with_its_ratio_to_dense_pt(measured):
+    out, _, _ = measured
+    files = read_results(out)["artifacts"]
+    for ratio in RATIOS:
+        manifest = read_manifest(artifact_dir(out, MODEL, ratio))
+        listed = {f.artifact: f for f in files if f.ratio == ratio}
+        assert set(listed) == {entry["file"] for entry in manifest["artifacts"]} >= {"packed.pt", "sparse_coo.pt"}
+        assert all(listed[e["file"]].file_bytes == e["bytes"] for e in manifest["artifacts"])
+    dense = next(f for f in files if f.ratio == 0 and f.artifact == "dense.pt")
+    packed = next(f for f in files if f.ratio == 90 and f.artifact == "packed.pt")
+    assert dense.to_dense == 1.0 and packed.to_dense == pytest.approx(packed.file_bytes / dense.file_bytes)
+
+
 def test_environment_names_machine_libraries_and_settings(measured):
     environment = read_results(measured[0])["environment"]
     assert environment["torch"] == torch.__version__ and environment["threads"] == 1

@@ -96,7 +96,7 @@ def failed_run(tmp_path):
     """The study records with lenet5 at 90% through ort-dense failed, as the measure stage records it."""
     records = study_records()
     broken = make_record("lenet5", 90.0, "ort-dense")
-    broken.file_bytes = broken.param_bytes = broken.peak_rss_bytes = broken.accuracy = None
+    broken.param_bytes = broken.peak_rss_bytes = broken.accuracy = None
     broken.latency_ms = {}
     broken.accuracy_note = "measurement failed"
     broken.error = "child timed out after 300 s"

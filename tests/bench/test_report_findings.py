@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_fixtures import study_records
+from report_fixtures import study_files, study_records
 
 from bench.findings import findings, latency_finding, memory_finding, ratios_to, size_finding, span
 
@@ -19,19 +19,19 @@ def test_ratios_to_skips_ratio_zero_and_pairs_same_model_and_ratio():
 
 
 def test_size_finding_states_masked_file_is_twice_dense():
-    finding = size_finding(study_records())
+    finding = size_finding(study_records(), study_files(study_records()))
     assert "is 2.0x the file size" in finding.overhead
 
 
 def test_size_finding_names_smallest_artifact_against_the_bound():
-    finding = size_finding(study_records())
-    # at 90%: sparse_csr.pt is 0.2x dense and the bound 0.14x dense -> 1.4x the bound; dense.pt 7.1x
-    assert "lenet5 at 90%: sparse_csr.pt at 1.4x the information bound (dense.pt: 7.1x)" in finding.remedy
-    assert "resnet18 at 90%: sparse_csr.pt" in finding.remedy
+    finding = size_finding(study_records(), study_files(study_records()))
+    # at 90%: packed.pt is 0.15x dense and the bound 0.14x dense -> 1.1x the bound; dense.pt 7.1x
+    assert "lenet5 at 90%: packed.pt at 1.1x the information bound (dense.pt: 7.1x)" in finding.remedy
+    assert "resnet18 at 90%: packed.pt" in finding.remedy
 
 
 def test_size_finding_says_permanent_pruning_removes_the_copy():
-    assert "torch-dense's file stays at 1.0x the unpruned one" in size_finding(study_records()).remedy
+    assert "torch-dense's file stays at 1.0x the unpruned one" in size_finding(study_records(), study_files(study_records())).remedy
 
 
 def test_memory_finding_states_parameter_copies_and_the_runtime_that_removes_them():
@@ -60,7 +60,7 @@ def test_latency_finding_counts_comparisons_where_masked_is_faster():
 
 def test_findings_without_masked_runtime_claim_nothing():
     records = [r for r in study_records() if r.runtime != "torch-masked"]
-    size, memory, latency = findings(records)
+    size, memory, latency = findings(records, study_files(records))
     for finding in (size, memory, latency):
         assert "torch-masked or torch-dense was not measured" in finding.overhead
         assert "2.0x" not in finding.overhead
@@ -68,6 +68,6 @@ def test_findings_without_masked_runtime_claim_nothing():
 
 def test_findings_without_any_dense_record_name_no_winner():
     records = [r for r in study_records() if r.runtime != "torch-dense"]
-    _, memory, latency = findings(records)
+    _, memory, latency = findings(records, study_files(records))
     assert "no runtime is named smallest" in memory.remedy
     assert "no runtime is named fastest" in latency.remedy

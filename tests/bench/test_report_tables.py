@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from report_fixtures import CIFAR_NOTE, make_record, study_records
+from report_fixtures import CIFAR_NOTE, make_record, study_files, study_records
 
 from bench.records import attach_ratios_to_dense
 from bench.report_data import RunResults
@@ -13,7 +13,7 @@ from bench.report_tables import (HIGHER, LOWER, best_flags, fmt_bytes, fmt_ms, f
 
 
 def results(records) -> RunResults:
-    return RunResults(Path("results.json"), {}, {}, records)
+    return RunResults(Path("results.json"), {}, {}, records, study_files(records))
 
 
 def column(table, header):
@@ -72,16 +72,15 @@ def test_failed_reference_record_takes_accuracy_from_another_runtime():
     assert accuracy.cells[1].text == "98.70"
 
 
-def test_failed_measurement_shows_dash():
+def test_failed_measurement_shows_dash_but_keeps_the_file_size_from_the_manifest():
     records = study_records()
     broken = make_record("lenet5", 50.0, "torch-auto")
-    broken.file_bytes = None
     broken.param_bytes = None
     broken.latency_ms = {}
     records = [broken if r.key == broken.key else r for r in records]
     attach_ratios_to_dense(records)
     tables = {t.title.split(" - ")[1].split(" (")[0]: t for t in model_tables(results(records), "lenet5")}
-    assert column(tables["file size"], "sparse_csr.pt").cells[1].text == "-"
+    assert column(tables["file size"], "sparse_csr.pt").cells[1].text == "197k 0.8x"
     assert column(tables["parameter bytes held"], "torch-auto").cells[1].text == "-"
     assert column(tables["p50 latency at batch 64"], "torch-auto").cells[1].text == "-"
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 
-from bench.records import LatencyStats, Record
+from bench.records import ArtifactFile, LatencyStats, Record
 from bench.results import RESULTS_CSV, read_results, records_csv, reusable_records, write_results
 
 ENVIRONMENT = {"cpu": "test cpu", "threads": 2}
+FILES = [ArtifactFile("lenet5", 0, 0.0, "packed", "packed.pt", 7, 7, 5, 0.7)]
 CONFIG = {"models": ["lenet5"], "ratios": [0], "out": "runs/a", "seed": 0, "runtimes": ["torch-dense"]}
 
 
@@ -27,22 +28,23 @@ def test_csv_has_latency_columns_for_every_batch_any_record_has():
 
 def test_written_results_read_back_equal(tmp_path):
     records = [record("torch-dense", {"1": 1.0})]
-    write_results(tmp_path, ENVIRONMENT, CONFIG, records)
+    write_results(tmp_path, ENVIRONMENT, CONFIG, records, FILES)
     data = read_results(tmp_path)
     assert data["records"] == records and data["environment"] == ENVIRONMENT and data["config"] == CONFIG
+    assert data["artifacts"] == FILES
     assert (tmp_path / RESULTS_CSV).read_text().startswith("model,dataset,ratio")
     assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_rerun_keeps_successful_records_of_the_same_environment_and_settings(tmp_path):
     write_results(tmp_path, ENVIRONMENT, CONFIG, [record("torch-dense", {"1": 1.0}),
-                                                  record("ort-dense", {}, error="crashed")])
+                                                  record("ort-dense", {}, error="crashed")], FILES)
     moved = {**CONFIG, "out": "runs/b", "models": ["lenet5", "resnet18"], "runtimes": ["ort-dense"]}
     assert list(reusable_records(tmp_path, ENVIRONMENT, moved)) == [("lenet5", 0, "torch-dense")]
 
 
 def test_rerun_keeps_nothing_when_environment_or_settings_differ(tmp_path):
-    write_results(tmp_path, ENVIRONMENT, CONFIG, [record("torch-dense", {"1": 1.0})])
+    write_results(tmp_path, ENVIRONMENT, CONFIG, [record("torch-dense", {"1": 1.0})], FILES)
     assert reusable_records(tmp_path, {**ENVIRONMENT, "threads": 1}, CONFIG) == {}
     assert reusable_records(tmp_path, ENVIRONMENT, {**CONFIG, "seed": 1}) == {}
 

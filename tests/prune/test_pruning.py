@@ -81,8 +81,6 @@ def test_masked_model_rebuilds_the_pruned_model_from_its_state_dict():
     assert torch.equal(rebuilt(x), pruned.eval()(x))
 
 
-@pytest.mark.xfail(strict=True, reason="masked_model leaves torch's effective `weight` stale (from the fresh "
-                                       "build) until the first forward; drop this marker once it does")
 def test_masked_model_has_the_masked_effective_weights_before_any_forward():
     pruned = prune_l1(_model("lenet300_100"), 50)
     rebuilt = masked_model("lenet300_100", pruned.state_dict())
