@@ -63,9 +63,13 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> None:
-    """torch.save `obj` (tensors, dicts, plain values only) to `path` atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save `obj` (tensors, dicts, plain values only) to `path` atomically.
+
+    Saved through a file object so the archive's inner folder is torch's fixed "archive", not the random temp
+    name: equal objects give byte-identical files (stable sha256 and gzip sizes across runs).
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def torch_load(path: str | os.PathLike) -> Any:

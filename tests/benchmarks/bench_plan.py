@@ -1,0 +1,95 @@
+"""What the benchmark suite times, decided from the --bench-* options: models, ratios, runtimes, batch sizes.
+
+Batch sizes and thread counts are the measure stage's (bench.presets), so the latency the fixture times and the
+peak memory and accuracy the harness measured describe the same runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bench.config import MeasureConfig
+from bench.presets import resolve_settings
+from bench.runtimes import select_runtimes
+from export.formats import FORMATS
+from prune.config import ratio_tag
+from prune.models import MODELS
+
+LENETS = ("lenet300_100", "lenet5")
+RESNETS = ("resnet18", "resnet50")
+RATIOS = {"smoke": (0.0, 90.0), "quick": (0.0, 50.0, 90.0, 99.0)}  # preset -> pruning ratios benchmarked
+PLANTED = {"torch-dense": "torch-masked"}  # --bench-plant-masked: benchmark name -> runtime actually timed
+SEED = 0
+
+
+@dataclass(frozen=True)
+class LatencyCase:
+    """One inference-latency benchmark: a model pruned at a ratio, run by a runtime at a batch size."""
+
+    model: str
+    ratio: float
+    runtime: str  # name in bench.runtimes.RUNTIMES; what the benchmark is called, planted or not
+    batch: int
+
+    def id(self, preset: str) -> str:
+        """The pytest id, e.g. smoke-lenet5-r90-torch-dense-b8: the preset keeps smoke and quick runs apart."""
+        return f"{preset}-{self.model}-{ratio_tag(self.ratio)}-{self.runtime}-b{self.batch}"
+
+
+@dataclass(frozen=True)
+class ArtifactCase:
+    """One export-time or load-time benchmark: a model pruned at a ratio, in one artifact format."""
+
+    model: str
+    ratio: float
+    format: str  # key in export.formats.FORMATS
+
+    def id(self, preset: str) -> str:
+        """The pytest id, e.g. smoke-lenet5-r90-packed."""
+        return f"{preset}-{self.model}-{ratio_tag(self.ratio)}-{self.format}"
+
+
+@dataclass(frozen=True)
+class SuitePlan:
+    """The suite of one pytest run."""
+
+    preset: str  # smoke | quick: the prune and measure presets of the benchmarked models
+    models: tuple[str, ...]
+    ratios: tuple[float, ...]
+    runtimes: tuple[str, ...]  # every CPU runtime of bench.runtimes
+    batch_sizes: dict[str, tuple[int, ...]]  # model -> batch sizes timed (the measure preset's)
+    threads: int  # intra-op threads (the measure preset's)
+    out: Path | None  # where the models are built and kept; None: a temporary directory
+    plant_masked: bool  # route the torch-dense benchmarks through torch-masked (a planted regression)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> SuitePlan:
+        """The plan the command line asks for; an unknown model is a usage error listing the valid names."""
+        preset = config.getoption("bench_preset")
+        models = LENETS + (RESNETS if config.getoption("bench_resnets") else ())
+        if config.getoption("bench_models"):
+            models = tuple(name for name in config.getoption("bench_models").split(",") if name)
+        unknown = [name for name in models if name not in MODELS]
+        if unknown or not models:
+            raise pytest.UsageError(f"--bench-models {','.join(unknown)}: choose from {', '.join(MODELS)}")
+        settings = resolve_settings(preset, MeasureConfig())
+        return cls(preset, models, RATIOS[preset], tuple(select_runtimes(None, "cpu")),
+                   {model: settings.batch_sizes[model] for model in models}, settings.threads,
+                   config.getoption("bench_out"), config.getoption("bench_plant_masked"))
+
+    def timed_runtime(self, runtime: str) -> str:
+        """The runtime a latency benchmark named `runtime` actually runs (differs only under the plant)."""
+        return PLANTED.get(runtime, runtime) if self.plant_masked else runtime
+
+    def latency_cases(self) -> list[LatencyCase]:
+        """Every model x ratio x runtime x batch size."""
+        return [LatencyCase(model, ratio, runtime, batch) for model in self.models for ratio in self.ratios
+                for runtime in self.runtimes for batch in self.batch_sizes[model]]
+
+    def artifact_cases(self) -> list[ArtifactCase]:
+        """Every model x ratio x artifact format."""
+        return [ArtifactCase(model, ratio, fmt) for model in self.models for ratio in self.ratios
+                for fmt in FORMATS]

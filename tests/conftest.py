@@ -1,0 +1,41 @@
+"""Options of the benchmark suite, and keeping tests/benchmarks out of every run that does not name it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent / "benchmarks"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The --bench-* options read by tests/benchmarks/conftest.py."""
+    group = parser.getgroup("prunebench", "prunebench benchmark suite (tests/benchmarks)")
+    group.addoption("--bench-preset", choices=("smoke", "quick"), default="smoke",
+                    help="training and measurement preset of the benchmarked models (default smoke)")
+    group.addoption("--bench-resnets", action="store_true",
+                    help="benchmark resnet18 and resnet50 next to the LeNets (slow)")
+    group.addoption("--bench-models", default=None,
+                    help="comma-separated models to benchmark instead of the LeNets (and ResNets)")
+    group.addoption("--bench-out", type=Path, default=None,
+                    help="keep the trained, pruned, exported and measured models here and reuse them on the "
+                         "next run (default: a fresh temporary directory)")
+    group.addoption("--bench-plant-masked", action="store_true",
+                    help="planted regression: run the torch-dense benchmarks through torch-masked on masked.pt")
+
+
+def names_benchmarks(config: pytest.Config) -> bool:
+    """True when a path on the command line is tests/benchmarks or lies inside it."""
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == BENCHMARKS or BENCHMARKS in path.parents:
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Skip the timed suite unless it was asked for by path: the default `python -m pytest` stays fast."""
+    if collection_path.resolve() == BENCHMARKS and not names_benchmarks(config):
+        return True
+    return None
