@@ -22,6 +22,7 @@ from bench.sparse_ops import LayerTimer, choose_layers, median_timer, module_byt
 from export.loaders import load_torch_model, onnx_session, read_sparse_weights
 from export.onnx_io import INPUT_NAME, OUTPUT_NAME
 from prune.errors import UsageError
+from prune.registry import add_entry, lookup
 from prune.models import build_model, example_input, prunable_layers
 
 AUTO_TIMER_REPS = 3  # timed calls per layer and form when torch-auto chooses (after one warm-up call)
@@ -127,13 +128,11 @@ def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: 
     def add(opener: Opener) -> Opener:
         variants = [(name, "cpu")] + ([(f"{name}-cuda", "cuda")] if cuda else [])
         for runtime_name, device in variants:
-            if runtime_name in RUNTIMES:
-                raise ValueError(f"runtime {runtime_name!r} registered twice")
             if device == "cuda":
                 CUDA_VARIANTS.append(runtime_name)
                 if not torch.cuda.is_available():
                     continue
-            RUNTIMES[runtime_name] = Runtime(runtime_name, format, device, opener, notes)
+            add_entry(RUNTIMES, "runtime", runtime_name, Runtime(runtime_name, format, device, opener, notes))
         return opener
 
     return add
@@ -151,12 +150,10 @@ def set_threads(threads: int) -> None:
 
 def get_runtime(name: str) -> Runtime:
     """Look a runtime up by name; unknown or CUDA-without-CUDA is a UsageError listing the valid names."""
-    if name in RUNTIMES:
-        return RUNTIMES[name]
-    if name in CUDA_VARIANTS:
+    if name in CUDA_VARIANTS and name not in RUNTIMES:
         raise UsageError(f"runtime {name!r} needs CUDA, which is not available here; "
                          f"choose from {', '.join(RUNTIMES)}")
-    raise UsageError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIMES)}")
+    return lookup(RUNTIMES, "runtime", name)
 
 
 def select_runtimes(names: tuple[str, ...] | None, device: str) -> list[str]:

@@ -12,7 +12,7 @@ from export.onnx_io import pruned_initializer_names, sparsify
 from export.packed import pack_state
 from export.source import PrunedModel
 from export.sparse import sparse_file
-from prune.errors import UsageError
+from prune.registry import add_entry, lookup
 from prune.io import torch_save, write_bytes
 
 Writer = Callable[[PrunedModel, Path], None]
@@ -45,9 +45,7 @@ def register_format(name: str, filename: str, kind: str, description: str, notes
     """Decorator adding a writer to FORMATS under `name`; registering a name twice is a bug."""
 
     def add(write: Writer) -> Writer:
-        if name in FORMATS:
-            raise ValueError(f"format {name!r} registered twice")
-        FORMATS[name] = Format(name, filename, kind, write, LOADERS[kind], description, notes)
+        add_entry(FORMATS, "format", name, Format(name, filename, kind, write, LOADERS[kind], description, notes))
         return write
 
     return add
@@ -55,10 +53,7 @@ def register_format(name: str, filename: str, kind: str, description: str, notes
 
 def get_format(name: str) -> Format:
     """Look a format up by name; an unknown name is a UsageError listing the valid ones."""
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise UsageError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}") from None
+    return lookup(FORMATS, "format", name)
 
 
 @register_format("masked", "masked.pt", "torch",

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prune.errors import DatasetUnavailable, UsageError
+from prune.errors import DatasetUnavailable
+from prune.registry import add_entry, lookup
 
 EMBEDDED_SOURCE = "mnist-embedded-5k"
 EMBEDDED_TEST_PER_CLASS = 100  # 10 digits x 100 = 1,000 test images, the other 4,000 train
@@ -86,9 +87,7 @@ def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...])
     """Decorator adding a loader to DATASETS under `name`."""
 
     def add(load: Callable[[Path, bool, bool], Split]) -> Callable[[Path, bool, bool], Split]:
-        if name in DATASETS:
-            raise ValueError(f"dataset {name!r} registered twice")
-        DATASETS[name] = DatasetSpec(name, load, mean, std)
+        add_entry(DATASETS, "dataset", name, DatasetSpec(name, load, mean, std))
         return load
 
     return add
@@ -96,10 +95,7 @@ def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...])
 
 def get_dataset(name: str) -> DatasetSpec:
     """Look a dataset up by name; an unknown name is a UsageError listing the valid ones."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise UsageError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}") from None
+    return lookup(DATASETS, "dataset", name)
 
 
 def load_splits(dataset: str, data_dir: Path, download: bool = False, train_limit: int | None = None,

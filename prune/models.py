@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, resnet50
 
-from prune.errors import UsageError
+from prune.registry import add_entry, lookup
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,7 @@ def register_model(name: str, dataset: str, input_shape: tuple[int, int, int]):
     """Decorator adding a constructor to MODELS under `name`; registering a name twice is a bug."""
 
     def add(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
-        if name in MODELS:
-            raise ValueError(f"model {name!r} registered twice")
-        MODELS[name] = ModelSpec(name, build, dataset, input_shape)
+        add_entry(MODELS, "model", name, ModelSpec(name, build, dataset, input_shape))
         return build
 
     return add
@@ -40,10 +38,7 @@ def register_model(name: str, dataset: str, input_shape: tuple[int, int, int]):
 
 def get_model_spec(name: str) -> ModelSpec:
     """Look a model up by name; an unknown name is a UsageError listing the valid ones."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise UsageError(f"unknown model {name!r}; choose from {', '.join(MODELS)}") from None
+    return lookup(MODELS, "model", name)
 
 
 def build_model(name: str) -> nn.Module:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from prune.errors import UsageError
+from prune.registry import lookup
 
 LR_SCHEDULES = ("onecycle", "cosine")
 
@@ -92,7 +92,4 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(name: str) -> Preset:
     """Look a preset up by name; an unknown name is a UsageError listing the valid ones."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise UsageError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None
+    return lookup(PRESETS, "preset", name)

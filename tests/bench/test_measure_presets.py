@@ -11,11 +11,11 @@ from bench.presets import PRESETS, get_measure_preset, resolve_settings
 from prune.errors import UsageError
 
 
-def test_quick_times_lenets_at_64_and_resnets_at_8_on_two_threads():
+def test_quick_times_lenets_at_64_resnet18_at_8_and_resnet50_at_4_on_two_threads():
     settings = resolve_settings("quick", MeasureConfig())
     assert settings.threads == 2
     assert settings.batch_sizes == {"lenet300_100": (1, 64), "lenet5": (1, 64), "resnet18": (1, 8),
-                                    "resnet50": (1, 8)}
+                                    "resnet50": (1, 4)}
     assert settings.accuracy_images["resnet50"] == 256 and settings.accuracy_images["lenet5"] is None
 
 
