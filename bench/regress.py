@@ -70,8 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the regress subcommand."""
     parser.add_argument("--storage", type=Path, default=Path(".benchmarks"),
                         help="pytest-benchmark file storage (default .benchmarks)")
-    parser.add_argument("--latency-threshold", type=float, default=20.0,
-                        help="allowed median latency increase, percent (default 20)")
+    parser.add_argument("--latency-threshold", type=float, default=50.0,
+                        help="allowed median latency increase, percent (default 50: sub-millisecond medians "
+                             "differ by 20-60%% between unchanged runs on a shared machine; tighten it on a "
+                             "quiet one)")
     parser.add_argument("--size-threshold", type=float, default=0.1,
                         help="allowed file, gzip and parameter bytes increase, percent (default 0.1: sizes are "
                              "exact; gzip output varies by a few bytes between runs)")
