@@ -6,16 +6,12 @@ A runtime or figure that was not measured is said to be missing; nothing is clai
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import median
 
 from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, ArtifactFile, Record
 from bench.report_data import MASKED_RUNTIME
-from bench.report_tables import fmt_ratio, fmt_x
-
-Figure = Callable[[Record], float | None]
-
+from bench.report_tables import Figure, fmt_ratio, fmt_x
 
 @dataclass(frozen=True)
 class Finding:
@@ -56,14 +52,6 @@ def span(values: list[float]) -> str:
     """'2.0x' when the values round alike, else '1.9x-2.1x'."""
     low, high = fmt_x(min(values)), fmt_x(max(values))
     return low if low == high else f"{low}-{high}"
-
-
-def _p50(batch: str) -> Figure:
-    def value(record: Record) -> float | None:
-        stats = record.latency_ms.get(batch)
-        return stats.p50_ms if stats else None
-
-    return value
 
 
 def _missing(what: str) -> str:
@@ -136,15 +124,15 @@ def memory_finding(records: list[Record]) -> Finding:
 def _fastest(records: list[Record], model: str, ratio: float, batch: str) -> str | None:
     index = _index(records)
     dense = index.get((model, ratio, BASELINE_RUNTIME))
-    timed = [(_p50(batch)(r), r.runtime) for r in records if (r.model, r.ratio) == (model, ratio)]
+    timed = [(r.p50_ms(batch), r.runtime) for r in records if (r.model, r.ratio) == (model, ratio)]
     timed = [(ms, name) for ms, name in timed if ms is not None]
-    base = _p50(batch)(dense) if dense else None
+    base = dense.p50_ms(batch) if dense else None
     if not timed or not base:
         return None
     ms, name = min(timed)
     clause = f"{name} {fmt_x(ms / base)}"
     auto = index.get((model, ratio, "torch-auto"))
-    auto_ms = _p50(batch)(auto) if auto else None
+    auto_ms = auto.p50_ms(batch) if auto else None
     if name != "torch-auto" and auto_ms is not None:
         clause += f", torch-auto {fmt_x(auto_ms / base)}"
     return clause
@@ -156,7 +144,8 @@ def latency_finding(records: list[Record]) -> Finding:
     per_model = {}
     for model in dict.fromkeys(r.model for r in records):
         mine = [r for r in records if r.model == model]
-        values = [v for b in batches for v in ratios_to(mine, MASKED_RUNTIME, BASELINE_RUNTIME, _p50(b))]
+        values = [v for b in batches
+                  for v in ratios_to(mine, MASKED_RUNTIME, BASELINE_RUNTIME, lambda r, b=b: r.p50_ms(b))]
         if values:
             per_model[model] = values
     if per_model:

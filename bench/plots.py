@@ -158,8 +158,7 @@ def latency_plot(results: RunResults, path: Path) -> Path:
 
 def _p50(results: RunResults, model: str, ratio: float, runtime: str, batch: int) -> float | None:
     record = results.get(model, ratio, runtime)
-    stats = record.latency_ms.get(str(batch)) if record else None
-    return stats.p50_ms if stats else None
+    return record.p50_ms(batch) if record else None
 
 
 PLOTS: dict[str, Callable[[RunResults, Path], Path]] = {

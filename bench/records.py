@@ -56,6 +56,11 @@ class Record:
         """True when the child process measuring this record raised, crashed or timed out."""
         return self.error is not None
 
+    def p50_ms(self, batch: int | str) -> float | None:
+        """Median latency at `batch` in ms, or None when that batch size was not timed."""
+        stats = self.latency_ms.get(str(batch))
+        return stats.p50_ms if stats else None
+
     @property
     def key(self) -> tuple[str, float, str]:
         """Identity of the measurement within a run."""

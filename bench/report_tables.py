@@ -163,14 +163,6 @@ def _runtime_table(results: RunResults, model: str, title: str, figure: str, val
     return FigureTable(f"{model} - {title}", [fmt_ratio(r) for r in ratios], columns)
 
 
-def _p50(batch: int) -> Callable[[Record], float | None]:
-    def value(record: Record) -> float | None:
-        stats = record.latency_ms.get(str(batch))
-        return stats.p50_ms if stats else None
-
-    return value
-
-
 def model_tables(results: RunResults, model: str) -> list[FigureTable]:
     """Every table of one model: size, parameter bytes, peak RSS, and p50 latency per batch size."""
     tables = [
@@ -182,5 +174,6 @@ def model_tables(results: RunResults, model: str) -> list[FigureTable]:
     ]
     for batch in results.batches(model):
         title = f"p50 latency at batch {batch} (ms, x torch-dense at ratio 0)"
-        tables.append(_runtime_table(results, model, title, f"p50_ms@{batch}", _p50(batch), fmt_ms))
+        tables.append(_runtime_table(results, model, title, f"p50_ms@{batch}",
+                                             lambda r, b=batch: r.p50_ms(b), fmt_ms))
     return tables
