@@ -2,7 +2,8 @@
 
 Per model x ratio x runtime: param bytes, peak RSS, latency at batch 1 and the larger batch, accuracy and the
 logits' max abs difference from the in-memory pruned model. Results go to <out>/results.json and results.csv after
-each model; a rerun with the same environment and settings keeps the records it already has.
+each model; a rerun with the same environment and settings keeps the records it already has, and a run over fewer
+models, ratios or runtimes keeps the other records of the earlier run whose artifact files are unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bench.job import Job, run_job
 from bench.presets import MeasureSettings, resolve_settings
 from bench.records import ArtifactFile, LatencyStats, Record, attach_file_ratios, attach_ratios_to_dense
 from bench.results import results_path, reusable_records, write_results
-from bench.runtimes import Runtime, get_runtime, select_runtimes
+from bench.runtimes import RUNTIMES, Runtime, get_runtime, select_runtimes
 from export.exporter import artifact_dir
 from export.loaders import load_torch_model
 from export.manifest import artifact_entry, manifest_path, read_manifest
@@ -31,6 +32,7 @@ from export.verify import load_eval_data
 from prune.config import RunConfig, ratio_tag
 from prune.errors import ArtifactError
 from prune.io import torch_save
+from prune.models import MODELS
 
 REFERENCE_FORMAT = "masked"  # the in-memory pruned model every runtime's logits are compared with
 
@@ -60,6 +62,46 @@ def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[tuple[str, f
                 artifact_entry(manifest, fmt)
             manifests[model, ratio] = manifest
     return manifests
+
+
+def unchanged_records(out: Path, kept: dict[tuple[str, float, str], Record]
+                      ) -> tuple[list[Record], dict[tuple[str, float], dict]]:
+    """Kept records whose artifact file is still the one on disk, with the manifests that say so.
+
+    Written beside this run's records, they let a run over fewer models, ratios or runtimes add to results.json
+    instead of dropping the rest, and keep not-yet-remeasured records when a run is interrupted.
+    """
+    manifests: dict[tuple[str, float], dict | None] = {}
+    unchanged = []
+    for record in kept.values():
+        where = (record.model, record.ratio)
+        if where not in manifests:
+            try:
+                manifests[where] = read_manifest(artifact_dir(out, *where))
+            except ArtifactError:
+                manifests[where] = None
+        entries = manifests[where]["artifacts"] if manifests[where] else []
+        if any(e["file"] == record.artifact and e["sha256"] == record.artifact_sha256 for e in entries):
+            unchanged.append(record)
+    return unchanged, {(r.model, r.ratio): manifests[r.model, r.ratio] for r in unchanged}
+
+
+def _order(model: str) -> int:
+    return list(MODELS).index(model) if model in MODELS else len(MODELS)
+
+
+def merged(records: list[Record], unchanged: list[Record]) -> list[Record]:
+    """This run's records and the unchanged earlier ones it did not redo, in the order model, ratio, runtime."""
+    done = {r.key for r in records}
+    runtimes = list(RUNTIMES)
+    return sorted(records + [r for r in unchanged if r.key not in done], key=lambda r: (_order(r.model), r.model, r.ratio,
+                                                      runtimes.index(r.runtime) if r.runtime in runtimes else 0))
+
+
+def covered_config(config: dict, records: list[Record]) -> dict:
+    """The run config with models, ratios and runtimes set to those the records cover (the report's command)."""
+    return {**config, "models": list(dict.fromkeys(r.model for r in records)),
+            "ratios": sorted({r.ratio for r in records}), "runtimes": list(dict.fromkeys(r.runtime for r in records))}
 
 
 def artifact_files(manifests: dict[tuple[str, float], dict]) -> list[ArtifactFile]:
@@ -167,10 +209,12 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
     runtimes = [get_runtime(name) for name in select_runtimes(mcfg.runtimes, cfg.device)]
     settings = resolve_settings(cfg.preset, mcfg)
     manifests = read_manifests(cfg, runtimes)
-    files = artifact_files(manifests)
     environment = collect_environment(settings)
     config = {**cfg.to_dict(), "runtimes": [rt.name for rt in runtimes]}
     run = MeasureRun(cfg, settings, runtimes, manifests, reusable_records(cfg.out, environment, config))
+    unchanged, unchanged_manifests = unchanged_records(cfg.out, run.kept)
+    files = artifact_files(dict(sorted({**unchanged_manifests, **manifests}.items(),
+                                       key=lambda item: (_order(item[0][0]), item[0]))))
     records: list[Record] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with tempfile.TemporaryDirectory(prefix="prunebench-measure-") as scratch, \
@@ -180,18 +224,20 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
             data = model_data(cfg, model, settings, Path(scratch))
             for ratio in cfg.ratios:
                 records += run.ratio_records(model, ratio, data, progress, task)
-            attach_ratios_to_dense(records)
-            write_results(cfg.out, environment, config, records, files)
-    _summary(records, run.kept, cfg.out, console)
+            written = merged(records, unchanged)
+            attach_ratios_to_dense(written)
+            write_results(cfg.out, environment, covered_config(config, written), written, files)
+    _summary(records, run.kept, len(merged(records, unchanged)) - len(records), cfg.out, console)
     return records
 
 
-def _summary(records: list[Record], kept: dict, out: Path, console: Console) -> None:
+def _summary(records: list[Record], kept: dict, carried: int, out: Path, console: Console) -> None:
     resumed = sum(1 for r in records if kept.get(r.key) is r)
     for record in records:
         if record.failed:
             console.print(f"[yellow]failed:[/] {record.model} {ratio_tag(record.ratio)} {record.runtime}: "
                           f"{record.error}", highlight=False)
     failed = sum(r.failed for r in records)
+    also = f" (plus {carried} records of other models, ratios or runtimes)" if carried else ""
     console.print(f"measured {len(records) - resumed} records, kept {resumed} from the previous run, "
-                  f"{failed} failed -> {results_path(out)}")
+                  f"{failed} failed -> {results_path(out)}{also}")

@@ -15,3 +15,7 @@ class DatasetUnavailable(PrunebenchError):
 
 class ArtifactError(PrunebenchError):
     """A checkpoint or exported artifact is truncated, corrupt, mismatched or for another architecture."""
+
+
+class DiskFull(PrunebenchError):
+    """A write failed because the output disk is full; what was written before it is kept for the rerun."""

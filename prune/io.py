@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +14,7 @@ from typing import Any
 
 import torch
 
-from prune.errors import ArtifactError
+from prune.errors import ArtifactError, DiskFull
 
 
 def _file_mode() -> int:
@@ -23,11 +25,21 @@ def _file_mode() -> int:
 
 
 FILE_MODE = _file_mode()
+FULL_DISK_BYTES = 1 << 20  # free space under which a failed write is put down to a full disk
+
+
+def _disk_full(exc: Exception, directory: Path) -> bool:
+    """True when `exc` came from a full disk: ENOSPC, or torch's bare RuntimeError with (almost) no space left."""
+    return getattr(exc, "errno", None) == errno.ENOSPC or shutil.disk_usage(directory).free < FULL_DISK_BYTES
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`."""
+    """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
+
+    A write that fails for lack of space is a DiskFull naming `path` (torch.save reports it only as an
+    "unexpected pos" RuntimeError); the partial temporary file is removed either way.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -39,6 +51,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.chmod(tmp_path, FILE_MODE)  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp_path, path)
+    except (OSError, RuntimeError) as exc:
+        if _disk_full(exc, path.parent):
+            tmp_path.unlink(missing_ok=True)
+            free = shutil.disk_usage(path.parent).free
+            raise DiskFull(f"{path}: no space left on the device ({free:,} bytes free); files written before it "
+                           "are kept - free space or pass --out on a larger disk, then rerun to resume") from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 
 import pytest
@@ -45,7 +46,7 @@ def out(exported, tmp_path, fixture_images):
 
 
 def config(out, **kwargs) -> RunConfig:
-    return RunConfig(models=(MODEL,), ratios=RATIOS, out=out, preset="smoke", **kwargs)
+    return RunConfig(**{"models": (MODEL,), "ratios": RATIOS, "out": out, "preset": "smoke", **kwargs})
 
 
 def measure(out, mcfg: MeasureConfig = MeasureConfig(), **kwargs) -> tuple[list[Record], str]:
@@ -227,3 +228,40 @@ def test_a_kept_record_is_measured_again_once_its_artifact_was_re_exported(measu
     manifest["artifacts"] = [{**a, "sha256": "0" * 64} for a in manifest["artifacts"]]
     assert not run.is_current(dense, manifest, runtime)
     assert not run.is_current(None, manifest, runtime)
+
+
+def test_a_run_over_fewer_ratios_adds_to_the_results_instead_of_dropping_the_rest(measured, monkeypatch):
+    out, records, _ = measured
+    launched = count_children(monkeypatch)
+    redone, printed = measure(out, MeasureConfig(runtimes=("torch-sparse",)), ratios=(90,))
+    assert launched == []
+    assert [r.key for r in redone] == [(MODEL, 90, "torch-sparse")]
+    data = read_results(out)
+    assert [r.to_dict() for r in data["records"]] == [r.to_dict() for r in records]
+    assert data["config"]["ratios"] == list(RATIOS) and data["config"]["runtimes"] == CPU_RUNTIMES
+    assert {f.ratio for f in data["artifacts"]} == set(RATIOS)
+    assert "plus 11 records of other models, ratios or runtimes" in printed
+
+
+def test_records_of_a_re_exported_artifact_outside_the_run_are_dropped(measured, monkeypatch):
+    out, _, _ = measured
+    directory = artifact_dir(out, MODEL, 0)
+    manifest = read_manifest(directory)
+    manifest["artifacts"] = [{**a, "sha256": "0" * 64} if a["file"] == "model.onnx" else a
+                             for a in manifest["artifacts"]]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    count_children(monkeypatch)
+    measure(out, MeasureConfig(runtimes=("torch-dense",)), ratios=(90,))
+    kept = {r.key for r in read_results(out)["records"]}
+    assert (MODEL, 0, "ort-dense") not in kept and (MODEL, 0, "ort-sparse") in kept
+    assert len(kept) == 11
+
+
+def test_records_whose_artifacts_are_gone_are_dropped(measured, monkeypatch):
+    out, _, _ = measured
+    shutil.rmtree(artifact_dir(out, MODEL, 0))
+    count_children(monkeypatch)
+    measure(out, MeasureConfig(runtimes=("torch-dense",)), ratios=(90,))
+    data = read_results(out)
+    assert [r.key for r in data["records"]] == [(MODEL, 90, rt) for rt in CPU_RUNTIMES]
+    assert {f.ratio for f in data["artifacts"]} == {90}

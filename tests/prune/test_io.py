@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import stat
 
 import pytest
 import torch
 
-from prune.errors import ArtifactError
+from prune.errors import ArtifactError, DiskFull
 from prune.io import FILE_MODE, read_json, torch_load, torch_save, write_json
 
 
@@ -36,3 +38,28 @@ def test_a_failed_write_leaves_the_old_file_untouched(tmp_path):
 def test_loading_a_missing_file_is_an_artifact_error_naming_it(tmp_path):
     with pytest.raises(ArtifactError, match="nothing.pt: no such file"):
         torch_load(tmp_path / "nothing.pt")
+
+
+def _fail_with(exc):
+    def save(obj, f):
+        f.write(b"partial")
+        raise exc
+    return save
+
+
+@pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device"),
+                                 RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")],
+                         ids=["enospc", "torch-runtime-error"])
+def test_a_write_that_runs_out_of_space_is_a_disk_full_error_naming_the_file(tmp_path, monkeypatch, exc):
+    monkeypatch.setattr(torch, "save", _fail_with(exc))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 4096, 4096))
+    with pytest.raises(DiskFull, match=r"w\.pt: no space left on the device \(4,096 bytes free\).*rerun to resume"):
+        torch_save(tmp_path / "w.pt", {"w": torch.ones(2)})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_torch_error_with_space_left_is_not_taken_for_a_full_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "save", _fail_with(RuntimeError("some other failure")))
+    with pytest.raises(RuntimeError, match="some other failure"):
+        torch_save(tmp_path / "w.pt", {"w": torch.ones(2)})
+    assert list(tmp_path.iterdir()) == []
