@@ -121,20 +121,27 @@ def memory_finding(records: list[Record]) -> Finding:
     return Finding("parameter memory", overhead, remedy)
 
 
+def relative_p50(batch: str) -> Figure:
+    """A record's p50 at `batch` as a ratio to dense (paired in its own process when it could be): comparing two
+    runtimes by these ratios cancels the noise between their processes."""
+    return lambda r: r.to_dense.get(f"p50_ms@{batch}")
+
+
 def _fastest(records: list[Record], model: str, ratio: float, batch: str) -> str | None:
     index = _index(records)
     dense = index.get((model, ratio, BASELINE_RUNTIME))
-    timed = [(r.p50_ms(batch), r.runtime) for r in records if (r.model, r.ratio) == (model, ratio)]
-    timed = [(ms, name) for ms, name in timed if ms is not None]
-    base = dense.p50_ms(batch) if dense else None
+    figure = relative_p50(batch)
+    timed = [(figure(r), r.runtime) for r in records if (r.model, r.ratio) == (model, ratio)]
+    timed = [(x, name) for x, name in timed if x is not None]
+    base = figure(dense) if dense else None
     if not timed or not base:
         return None
-    ms, name = min(timed)
-    clause = f"{name} {fmt_x(ms / base)}"
+    x, name = min(timed)
+    clause = f"{name} {fmt_x(x / base)}"
     auto = index.get((model, ratio, "torch-auto"))
-    auto_ms = auto.p50_ms(batch) if auto else None
-    if name != "torch-auto" and auto_ms is not None:
-        clause += f", torch-auto {fmt_x(auto_ms / base)}"
+    auto_x = figure(auto) if auto else None
+    if name != "torch-auto" and auto_x is not None:
+        clause += f", torch-auto {fmt_x(auto_x / base)}"
     return clause
 
 
@@ -145,7 +152,7 @@ def latency_finding(records: list[Record]) -> Finding:
     for model in dict.fromkeys(r.model for r in records):
         mine = [r for r in records if r.model == model]
         values = [v for b in batches
-                  for v in ratios_to(mine, MASKED_RUNTIME, BASELINE_RUNTIME, lambda r, b=b: r.p50_ms(b))]
+                  for v in ratios_to(mine, MASKED_RUNTIME, BASELINE_RUNTIME, relative_p50(b))]
         if values:
             per_model[model] = values
     if per_model:

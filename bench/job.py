@@ -1,8 +1,9 @@
 """One measurement, run inside a fresh child process: load an artifact through a runtime and measure it.
 
-Order matters for memory: the baseline RSS is read before loading, the peak (VmHWM) after loading, timing at every
-batch size and the logits check, and only then is the test split mapped in for accuracy, so the peak holds the
-model and its inference, not the test images.
+Order matters for memory: the baseline RSS is read before loading, the peak (VmHWM) after loading, one inference
+at every batch size and the logits check. Only then are the dense model at ratio 0 (timed in alternation with the
+runtime, for a latency ratio free of process-to-process noise) and the test split (for accuracy) loaded, so the
+peak holds the model and its inference, nothing else.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.latency import RepsPolicy, cuda_clock, measure_latency, perf_clock
+from bench.latency import RepsPolicy, cuda_clock, measure_latency, measure_paired, perf_clock
 from bench.memory import peak_rss_bytes, reset_peak, rss_bytes
+from bench.records import BASELINE_RUNTIME
 from bench.runtimes import Session, get_runtime
 from prune.models import example_input
 
@@ -34,6 +36,8 @@ class Job:
     reference: np.ndarray  # logits of the in-memory (masked) pruned model on check_input
     test_data: Path | None  # torch file {"x", "y"} with the test images for accuracy; None: not measurable
     seed: int  # seeds the timing inputs
+    pair: Path | None = None  # the model's dense.pt at ratio 0, timed alongside; None: not exported
+    pair_sha256: str | None = None
 
 
 def top1_accuracy(session: Session, test_data: Path, batch_size: int) -> float:
@@ -54,18 +58,35 @@ def run_job(job: Job) -> dict:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     session = runtime.load(job.artifact, job.model, job.threads, job.sha256)
-    clock = cuda_clock if cuda else perf_clock
-    latency = {}
+    inputs = {}
     for batch in job.batch_sizes:
         session.prepare(batch)
-        x = example_input(job.model, batch, job.seed).to(session.device)
-        latency[str(batch)] = asdict(measure_latency(lambda: session.forward(x), job.reps, clock))
+        inputs[batch] = example_input(job.model, batch, job.seed).to(session.device)
+        session.forward(inputs[batch])
     logits = session.forward(torch.from_numpy(job.check_input)).cpu().double().numpy()
-    max_abs_diff = float(np.abs(logits - job.reference).max())
     result = {"baseline_rss_bytes": baseline, "peak_rss_bytes": peak_rss_bytes(),
               "cuda_peak_bytes": torch.cuda.max_memory_allocated() if cuda else None,
-              "param_bytes": session.param_bytes(), "latency_ms": latency, "max_abs_diff": max_abs_diff,
+              "param_bytes": session.param_bytes(), "max_abs_diff": float(np.abs(logits - job.reference).max()),
               "layer_choice": {str(b): c for b, c in getattr(session, "choices", {}).items()}}
+    result["latency_ms"], result["paired_dense_ms"] = time_batches(job, session, inputs)
     result["accuracy"] = None if job.test_data is None else top1_accuracy(session, job.test_data,
                                                                           job.batch_sizes[-1])
     return result
+
+
+def time_batches(job: Job, session: Session, inputs: dict[int, torch.Tensor]) -> tuple[dict, dict]:
+    """Latency stats per batch size, and the p50 of the dense pair timed in alternation (when there is one)."""
+    clock = cuda_clock if session.device == "cuda" else perf_clock
+    pair = None
+    if job.pair is not None:
+        name = BASELINE_RUNTIME if session.device == "cpu" else f"{BASELINE_RUNTIME}-{session.device}"
+        pair = get_runtime(name).load(job.pair, job.model, job.threads, job.pair_sha256)
+    latency, paired = {}, {}
+    for batch, x in inputs.items():
+        session.prepare(batch)
+        if pair is None:
+            latency[str(batch)] = asdict(measure_latency(lambda: session.forward(x), job.reps, clock))
+            continue
+        own, base = measure_paired(lambda: session.forward(x), lambda: pair.forward(x), job.reps, clock)
+        latency[str(batch)], paired[str(batch)] = asdict(own), base.p50_ms
+    return latency, paired

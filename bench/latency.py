@@ -2,7 +2,8 @@
 
 Adaptive like pytest-benchmark's calibration: at least `min_reps`, at most `max_reps`, and no new repetition once
 `max_seconds` of timed calls have passed; in between it stops as soon as the standard error of the mean falls
-below `target_rel_error` of the mean.
+below `target_rel_error` of the mean. `measure_paired` times a call and a baseline in alternating blocks of one
+process, so that their ratio does not carry the 2x process-to-process noise of a shared machine.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bench.records import LatencyStats
 from prune.errors import UsageError
 
 Clock = Callable[[Callable[[], object]], float]  # seconds one call of the argument takes
+BLOCK_SECONDS = 0.01  # measure_paired runs each side about this long before switching to the other
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,36 @@ def latency_stats(samples_s: list[float], warmup: int) -> LatencyStats:
                         std_ms=std, reps=len(ms), warmup=warmup)
 
 
+def is_done(samples: list[float], policy: RepsPolicy) -> bool:
+    """True once `samples` satisfy `policy`: max_reps reached, or min_reps and either the time budget or stability."""
+    return len(samples) >= policy.max_reps or len(samples) >= policy.min_reps and (
+        sum(samples) >= policy.max_seconds or is_stable(samples, policy.target_rel_error))
+
+
 def measure_latency(call: Callable[[], object], policy: RepsPolicy, clock: Clock = perf_clock) -> LatencyStats:
     """Warm up, then time `call` with `clock` as `policy` says; the statistics of the timed calls."""
     for _ in range(policy.warmup):
         call()
     samples: list[float] = []
-    while len(samples) < policy.max_reps:
-        if len(samples) >= policy.min_reps and (sum(samples) >= policy.max_seconds
-                                                or is_stable(samples, policy.target_rel_error)):
-            break
+    while not is_done(samples, policy):
         samples.append(clock(call))
     return latency_stats(samples, policy.warmup)
+
+
+def measure_paired(call: Callable[[], object], baseline: Callable[[], object], policy: RepsPolicy,
+                   clock: Clock = perf_clock) -> tuple[LatencyStats, LatencyStats]:
+    """Time `call` and `baseline` in alternating blocks of about BLOCK_SECONDS until both satisfy `policy`.
+
+    Both sides see the same load from other processes and the same state of this one, so the ratio of their
+    medians is steady where a ratio between two processes' figures is not. Returns (call's, baseline's) stats.
+    """
+    sides = (call, baseline)
+    for _ in range(policy.warmup):
+        for side in sides:
+            side()
+    block = [max(1, min(policy.max_reps, int(BLOCK_SECONDS / max(clock(side), 1e-9)))) for side in sides]
+    samples: tuple[list[float], list[float]] = ([], [])
+    while not all(is_done(timed, policy) for timed in samples):
+        for side, timed, size in zip(sides, samples, block):
+            timed.extend(clock(side) for _ in range(min(size, policy.max_reps - len(timed))))
+    return latency_stats(samples[0], policy.warmup), latency_stats(samples[1], policy.warmup)

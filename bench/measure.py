@@ -22,7 +22,8 @@ from bench.config import MeasureConfig
 from bench.environment import collect_environment
 from bench.job import Job, run_job
 from bench.presets import MeasureSettings, resolve_settings
-from bench.records import ArtifactFile, LatencyStats, Record, attach_file_ratios, attach_ratios_to_dense
+from bench.records import (BASELINE_RUNTIME, ArtifactFile, LatencyStats, Record, attach_file_ratios,
+                           attach_ratios_to_dense)
 from bench.results import results_path, reusable_records, write_results
 from bench.runtimes import RUNTIMES, Runtime, get_runtime, select_runtimes
 from export.exporter import artifact_dir
@@ -158,7 +159,7 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
         param_bytes=found.get("param_bytes"), peak_rss_bytes=found.get("peak_rss_bytes"),
         baseline_rss_bytes=found.get("baseline_rss_bytes"), cuda_peak_bytes=found.get("cuda_peak_bytes"),
         latency_ms={b: LatencyStats(**s) for b, s in found.get("latency_ms", {}).items()},
-        max_abs_diff=found.get("max_abs_diff"), notes=notes, layer_choice=found.get("layer_choice", {}),
+        max_abs_diff=found.get("max_abs_diff"), paired_dense_ms=found.get("paired_dense_ms", {}), notes=notes, layer_choice=found.get("layer_choice", {}),
         artifact_sha256=entry["sha256"], error=result.error)
 
 
@@ -176,6 +177,18 @@ class MeasureRun:
         """True for a kept record of the very artifact file the manifest lists now."""
         return record is not None and record.artifact_sha256 == artifact_entry(manifest, runtime.format)["sha256"]
 
+    def pair(self, model: str) -> tuple[Path | None, str | None]:
+        """The model's dense artifact at ratio 0 (path, sha256) that every measurement times alongside its own."""
+        manifest = self.manifests.get((model, 0))
+        directory = artifact_dir(self.cfg.out, model, 0)
+        if manifest is None:
+            try:
+                manifest = read_manifest(directory)
+            except ArtifactError:
+                return None, None
+        entry = artifact_entry(manifest, get_runtime(BASELINE_RUNTIME).format)
+        return directory / entry["file"], entry["sha256"]
+
     def measure_one(self, model: str, ratio: float, runtime: Runtime, data: ModelData,
                     reference: np.ndarray) -> Record:
         """Measure one artifact through one runtime in a fresh child process."""
@@ -183,7 +196,7 @@ class MeasureRun:
         entry = artifact_entry(manifest, runtime.format)
         job = Job(model, runtime.name, artifact_dir(self.cfg.out, model, ratio) / entry["file"], entry["sha256"],
                   self.settings.threads, self.settings.batch_sizes[model], self.settings.reps, data.check_input,
-                  reference, data.test_data, self.cfg.seed)
+                  reference, data.test_data, self.cfg.seed, *self.pair(model))
         result = run_in_child(run_job, job, timeout=self.settings.child_timeout_s)
         return build_record(model, ratio, runtime, manifest, data, self.settings.threads, result)
 

@@ -38,7 +38,7 @@ PRESETS: dict[str, MeasurePreset] = {
                            reps=RepsPolicy(warmup=1, min_reps=3, max_reps=20, max_seconds=0.05),
                            threads=1, accuracy_images={"mnist": 512, "cifar10": 64}, child_timeout_s=120.0),
     "quick": MeasurePreset("quick", batch_size=64, batch_overrides={"resnet18": 8, "resnet50": 4},
-                           reps=RepsPolicy(warmup=1, min_reps=3, max_reps=200, max_seconds=0.3),
+                           reps=RepsPolicy(warmup=1, min_reps=3, max_reps=1000, max_seconds=0.15),
                            threads=2, accuracy_images={"mnist": None, "cifar10": 256}, child_timeout_s=300.0),
     "paper": MeasurePreset("paper", batch_size=64, batch_overrides={},
                            reps=RepsPolicy(warmup=10, min_reps=20, max_reps=2000, max_seconds=3.0,

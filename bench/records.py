@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BASELINE_RUNTIME = "torch-dense"  # ratios to dense are taken against this runtime at ratio 0 of the same model
 DENSE_ARTIFACT = "dense.pt"  # the file BASELINE_RUNTIME loads: file sizes are compared with it at ratio 0
 
@@ -45,6 +45,9 @@ class Record:
     cuda_peak_bytes: int | None  # torch.cuda.max_memory_allocated on CUDA runtimes, else None
     latency_ms: dict[str, LatencyStats]  # keyed by batch size (as a string, for JSON)
     max_abs_diff: float | None  # max |logits - in-memory pruned model logits| on a fixed batch
+    # batch -> p50 ms of the model's dense.pt at ratio 0 through BASELINE_RUNTIME, timed in this record's process
+    # in blocks alternating with this runtime; the latency ratios to dense divide by it
+    paired_dense_ms: dict[str, float] = field(default_factory=dict)
     to_dense: dict[str, float] = field(default_factory=dict)  # figure -> value / dense value (same model, ratio 0)
     notes: list[str] = field(default_factory=list)  # facts about this runtime worth showing (e.g. densified at load)
     layer_choice: dict[str, dict[str, str]] = field(default_factory=dict)  # torch-auto: batch -> layer -> form
@@ -127,15 +130,19 @@ def dense_figures(record: Record) -> dict[str, float | None]:
 
 
 def attach_ratios_to_dense(records: list[Record]) -> None:
-    """Fill each record's `to_dense` from the same model's torch-dense record at ratio 0 in the same run."""
+    """Fill each record's `to_dense` from the same model's torch-dense record at ratio 0 in the same run.
+
+    p50 latency is divided by the dense p50 timed alongside it in the same process when the record has one:
+    between two processes of a shared machine the same computation measured up to 2x apart.
+    """
     baselines = {r.model: dense_figures(r) for r in records if r.runtime == BASELINE_RUNTIME and r.ratio == 0}
     for record in records:
-        base = baselines.get(record.model)
-        if base is None:
-            record.to_dense = {}
-            continue
+        base = baselines.get(record.model, {})
         record.to_dense = {
             name: value / base[name]
             for name, value in dense_figures(record).items()
             if value is not None and base.get(name)
         }
+        for batch, pair_ms in record.paired_dense_ms.items():
+            if batch in record.latency_ms and pair_ms:
+                record.to_dense[f"p50_ms@{batch}"] = record.latency_ms[batch].p50_ms / pair_ms

@@ -18,7 +18,7 @@ import torch
 from onnx import helper
 from torch import nn
 
-from bench.sparse_ops import LayerTimer, choose_layers, median_timer, module_bytes, sparse_layer_from_csr
+from bench.sparse_ops import LayerTimer, choose_layers, median_timer, module_bytes, set_forms, sparse_layer_from_csr
 from export.loaders import load_torch_model, onnx_session, read_sparse_weights
 from export.onnx_io import INPUT_NAME, OUTPUT_NAME
 from prune.errors import UsageError
@@ -68,6 +68,10 @@ class AutoSession(TorchSession):
     choices: dict[int, dict[str, str]] = field(default_factory=dict)  # batch size -> layer -> "dense"/"sparse"
 
     def prepare(self, batch_size: int) -> None:
+        """Choose each layer's form at this batch size, or put back the choice made for it before."""
+        if batch_size in self.choices:
+            set_forms(self.module, self.choices[batch_size])
+            return
         x = example_input(self.model_name, batch_size).to(self.device)
         self.choices[batch_size] = choose_layers(self.module, self.layers, x, self.timer)
 

@@ -18,7 +18,7 @@ def test_environment_records_versions_threads_and_settings():
     assert environment["onnxruntime"] == onnxruntime.__version__
     assert environment["python"] == platform.python_version()
     assert environment["threads"] == 2 and environment["inter_op_threads"] == 1
-    assert environment["batch_sizes"]["resnet50"] == [1, 4] and environment["reps"]["max_reps"] == 200
+    assert environment["batch_sizes"]["resnet50"] == [1, 4] and environment["reps"]["max_reps"] == 1000
     assert environment["gpu"] is None or isinstance(environment["gpu"], str)
     assert environment["logical_cores"] >= 1 and environment["cpu"]
 

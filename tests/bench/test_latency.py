@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from bench.latency import RepsPolicy, is_stable, latency_stats, measure_latency
+from bench.latency import RepsPolicy, is_stable, latency_stats, measure_latency, measure_paired
 from prune.errors import UsageError
 
 
@@ -82,3 +82,42 @@ def test_stability_is_standard_error_relative_to_the_mean():
 def test_invalid_policy_is_a_usage_error(kwargs):
     with pytest.raises(UsageError, match="repetition policy"):
         RepsPolicy(**kwargs)
+
+
+class Side:
+    """A fake forward of fixed duration that logs its name on every call, for the paired timer."""
+
+    def __init__(self, name: str, seconds: float, log: list[str]):
+        self.name, self.seconds, self.log = name, seconds, log
+
+    def __call__(self) -> None:
+        self.log.append(self.name)
+
+
+def side_clock(side: Side) -> float:
+    side()
+    return side.seconds
+
+
+def test_paired_timing_alternates_blocks_of_about_ten_milliseconds_of_each_side():
+    log: list[str] = []
+    policy = RepsPolicy(warmup=1, min_reps=4, max_reps=100, max_seconds=0.02, target_rel_error=0.0)
+    own, base = measure_paired(Side("own", 0.004, log), Side("dense", 0.002, log), policy, side_clock)
+    timed = log[4:]  # one warm-up call each, then one call each to size the blocks
+    assert timed[:14] == ["own"] * 2 + ["dense"] * 5 + ["own"] * 2 + ["dense"] * 5
+    assert (own.p50_ms, base.p50_ms) == (pytest.approx(4.0), pytest.approx(2.0))
+
+
+def test_paired_timing_runs_until_both_sides_meet_the_policy():
+    log: list[str] = []
+    policy = RepsPolicy(warmup=0, min_reps=3, max_reps=50, max_seconds=0.1, target_rel_error=0.0)
+    own, base = measure_paired(Side("own", 0.05, log), Side("dense", 0.001, log), policy, side_clock)
+    assert own.reps == 3  # 3 calls pass its 0.1 s budget
+    assert base.reps == 30  # blocks of 10 calls, one after each of the slow side's calls
+
+
+def test_paired_timing_never_exceeds_max_reps_on_either_side():
+    log: list[str] = []
+    policy = RepsPolicy(warmup=0, min_reps=1, max_reps=7, max_seconds=10.0, target_rel_error=0.0)
+    own, base = measure_paired(Side("own", 0.0001, log), Side("dense", 0.0001, log), policy, side_clock)
+    assert (own.reps, base.reps) == (7, 7)

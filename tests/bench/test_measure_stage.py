@@ -133,9 +133,17 @@ def test_ratios_to_dense_are_attached(measured):
     _, records, _ = measured
     by_key = {r.key: r for r in records}
     dense = by_key[MODEL, 0, "torch-dense"]
-    assert dense.to_dense["p50_ms@1"] == 1.0 and dense.to_dense["file_bytes"] == 1.0
+    assert dense.to_dense["file_bytes"] == 1.0
     masked = by_key[MODEL, 90, "torch-masked"]
     assert masked.to_dense["param_bytes"] == pytest.approx(masked.param_bytes / dense.param_bytes)
+
+
+def test_every_latency_ratio_divides_by_the_dense_model_timed_in_the_same_child(measured):
+    _, records, _ = measured
+    for record in records:
+        assert set(record.paired_dense_ms) == {"1", "8"}
+        for batch, pair_ms in record.paired_dense_ms.items():
+            assert record.to_dense[f"p50_ms@{batch}"] == pytest.approx(record.latency_ms[batch].p50_ms / pair_ms)
 
 
 def test_torch_auto_records_its_layer_choice_per_batch(measured):

@@ -18,7 +18,7 @@ def record(runtime: str = "torch-dense", ratio: float = 0, **changes) -> Record:
         baseline_rss_bytes=3000, cuda_peak_bytes=123,
         latency_ms={"1": LatencyStats(1.0, 1.5, 2.0, 1.1, 0.2, 50, 5),
                     "64": LatencyStats(10.0, 12.0, 15.0, 10.5, 1.0, 20, 5)},
-        max_abs_diff=1e-7, to_dense={"file_bytes": 1.0}, notes=["a note"],
+        max_abs_diff=1e-7, paired_dense_ms={"1": 0.9}, to_dense={"file_bytes": 1.0}, notes=["a note"],
         layer_choice={"64": {"1": "sparse", "3": "dense"}}, artifact_sha256="ab" * 32, error="boom")
     return Record(**{**values, **changes})
 
@@ -43,11 +43,27 @@ def test_failed_record_is_the_one_with_an_error():
 
 
 def test_ratios_to_dense_divide_by_torch_dense_at_ratio_0_of_the_same_model():
-    dense = record(error=None)
+    dense = record(error=None, paired_dense_ms={})
     masked = record("torch-masked", 90, file_bytes=2000, param_bytes=1600, peak_rss_bytes=None,
-                    latency_ms={"1": LatencyStats(2.0, 2, 2, 2, 0, 5, 1)})
-    other_model = record("torch-masked", 90, model="lenet5")
+                    latency_ms={"1": LatencyStats(2.0, 2, 2, 2, 0, 5, 1)}, paired_dense_ms={})
+    other_model = record("torch-masked", 90, model="lenet5", paired_dense_ms={})
     attach_ratios_to_dense([dense, masked, other_model])
     assert dense.to_dense["p50_ms@64"] == 1.0
     assert masked.to_dense == {"file_bytes": 2.0, "gzip_bytes": 1.0, "param_bytes": 2.0, "p50_ms@1": 2.0}
     assert other_model.to_dense == {}
+
+
+def test_latency_ratio_divides_by_the_dense_p50_timed_in_the_same_process():
+    dense = record(error=None, paired_dense_ms={"1": 1.0})
+    masked = record("torch-masked", 90, latency_ms={"1": LatencyStats(2.0, 2, 2, 2, 0, 5, 1)},
+                    paired_dense_ms={"1": 0.5})
+    attach_ratios_to_dense([dense, masked])
+    assert masked.to_dense["p50_ms@1"] == 4.0  # 2.0 ms against the 0.5 ms its own process timed for dense
+    assert dense.to_dense["p50_ms@64"] == 1.0  # no pair at batch 64: divided by the dense record's figure
+
+
+def test_a_pair_without_a_dense_record_still_gives_the_latency_ratio():
+    masked = record("torch-masked", 90, latency_ms={"1": LatencyStats(2.0, 2, 2, 2, 0, 5, 1)},
+                    paired_dense_ms={"1": 1.0})
+    attach_ratios_to_dense([masked])
+    assert masked.to_dense == {"p50_ms@1": 2.0}

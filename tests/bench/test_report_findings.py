@@ -5,6 +5,7 @@ from __future__ import annotations
 from report_fixtures import study_files, study_records
 
 from bench.findings import findings, latency_finding, memory_finding, ratios_to, size_finding, span
+from bench.records import attach_ratios_to_dense
 
 
 def test_span_collapses_values_that_round_alike():
@@ -54,6 +55,7 @@ def test_latency_finding_counts_comparisons_where_masked_is_faster():
         if r.runtime == "torch-masked" and r.model == "lenet5":
             for stats in r.latency_ms.values():
                 stats.p50_ms *= 0.5
+    attach_ratios_to_dense(records)
     overhead = latency_finding(records).overhead
     assert "slower than torch-dense in 4 of 8" in overhead and "lenet5 median 0.64x (0.62x-0.65x)" in overhead
 

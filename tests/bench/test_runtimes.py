@@ -81,11 +81,19 @@ def test_auto_runtime_records_a_choice_per_prepared_batch(exported):
     path = artifact(exported, "lenet300_100", 90, "torch-auto")
     session = get_runtime("torch-auto").load(path, "lenet300_100", threads=1)
     assert isinstance(session, AutoSession)
-    session.timer = lambda layer, x, limit: 1.0 if form_of(layer) == "sparse" else 2.0  # sparse always wins
+    session.timer = lambda module, x, limit: cost(module, sparse=1.0, dense=2.0)  # sparse always wins
     session.prepare(1)
-    session.timer = lambda layer, x, limit: 2.0 if form_of(layer) == "sparse" else 1.0  # dense always wins
+    session.timer = lambda module, x, limit: cost(module, sparse=2.0, dense=1.0)  # dense always wins
     session.prepare(64)
     assert session.choices == {1: {"1": "sparse", "3": "sparse"}, 64: {"1": "dense", "3": "dense"}}
+    session.prepare(1)
+    assert isinstance(session.module.get_submodule("1"), CsrLinear)  # the batch-1 choice is put back, not redone
+
+
+def cost(module: torch.nn.Module, sparse: float, dense: float) -> float:
+    """A fake time: each Linear costs `sparse` or `dense` by its form; a model costs what its layers cost."""
+    layers = [m for m in module.modules() if isinstance(m, (torch.nn.Linear, CsrLinear))]
+    return sum(sparse if form_of(layer) == "sparse" else dense for layer in layers)
 
 
 def test_unknown_runtime_is_a_usage_error_listing_the_valid_ones():

@@ -83,11 +83,15 @@ def test_layer_inputs_captures_what_each_layer_receives():
     assert torch.equal(inputs["2"], torch.relu(model[0](x)).detach())
 
 
-def nonzero_cost_timer(layer: nn.Module, x: torch.Tensor, limit: float) -> float:
-    """A fake timer: dense costs one unit per weight, CSR two units per nonzero (values and indices)."""
-    if form_of(layer) == "sparse":
-        return 2.0 * layer.weight.values().numel()
-    return float(layer.weight.numel())
+def layers_of(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, (nn.Linear, CsrLinear))]
+
+
+def nonzero_cost_timer(module: nn.Module, x: torch.Tensor, limit: float) -> float:
+    """A fake timer: dense costs one unit per weight, CSR two units per nonzero (values and indices); a model
+    costs what its layers cost."""
+    return sum(2.0 * layer.weight.values().numel() if form_of(layer) == "sparse" else float(layer.weight.numel())
+               for layer in layers_of(module))
 
 
 def test_auto_choice_follows_the_timer_sparse_for_99_percent_dense_for_0_percent():
@@ -113,6 +117,18 @@ def test_auto_choice_keeps_dense_within_the_noise_margin():
     model = nn.Sequential(pruned(nn.Linear(30, 20), 0.9), nn.ReLU(), nn.Linear(20, 10))
     nearly_equal = lambda layer, x, limit: 0.95 if form_of(layer) == "sparse" else 1.0  # noqa: E731
     assert choose_layers(model, ["0"], torch.randn(2, 30), nearly_equal, margin=0.9) == {"0": "dense"}
+
+
+def test_auto_choice_falls_back_to_dense_when_the_whole_model_is_slower_with_it():
+    model = nn.Sequential(pruned(nn.Linear(30, 20), 0.9), nn.ReLU(), nn.Linear(20, 10))
+
+    def alone_faster_together_slower(module: nn.Module, x: torch.Tensor, limit: float) -> float:
+        if isinstance(module, nn.Sequential):
+            return 3.0 if any(form_of(layer) == "sparse" for layer in layers_of(module)) else 2.0
+        return 0.5 if form_of(module) == "sparse" else 1.0
+
+    assert choose_layers(model, ["0"], torch.randn(2, 30), alone_faster_together_slower) == {"0": "dense"}
+    assert isinstance(model[0], nn.Linear)
 
 
 def test_median_timer_gives_up_on_a_hopeless_form_after_its_warmup_call():
