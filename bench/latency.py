@@ -99,15 +99,16 @@ def measure_paired(call: Callable[[], object], baseline: Callable[[], object], p
     """Time `call` and `baseline` in alternating blocks of about BLOCK_SECONDS until both satisfy `policy`.
 
     Both sides see the same load from other processes and the same state of this one, so the ratio of their
-    medians is steady where a ratio between two processes' figures is not. Returns (call's, baseline's) stats.
+    medians is steady where a ratio between two processes' figures is not. At least one warm-up call each is
+    made, and the last one's time sizes the blocks. Returns (call's, baseline's) stats.
     """
     sides = (call, baseline)
-    for _ in range(policy.warmup):
-        for side in sides:
-            side()
-    block = [max(1, min(policy.max_reps, int(BLOCK_SECONDS / max(clock(side), 1e-9)))) for side in sides]
+    warmup = max(1, policy.warmup)
+    for _ in range(warmup):
+        warm = [clock(side) for side in sides]
+    block = [max(1, min(policy.max_reps, int(BLOCK_SECONDS / max(seconds, 1e-9)))) for seconds in warm]
     samples: tuple[list[float], list[float]] = ([], [])
     while not all(is_done(timed, policy) for timed in samples):
         for side, timed, size in zip(sides, samples, block):
             timed.extend(clock(side) for _ in range(min(size, policy.max_reps - len(timed))))
-    return latency_stats(samples[0], policy.warmup), latency_stats(samples[1], policy.warmup)
+    return latency_stats(samples[0], warmup), latency_stats(samples[1], warmup)
