@@ -1,8 +1,8 @@
 """Measurement settings per preset (smoke, quick, paper): batch sizes, repetitions, threads, accuracy images.
 
-quick is sized so that 4 models x 10 ratios x 6 CPU runtimes take about 5 minutes on 2 cores: ResNet-18 is timed
-at batch 8 and ResNet-50 at batch 4 next to batch 1 (a ResNet-50 forward at batch 64 takes 2 s dense and ten times
-longer through im2col + CSR at low sparsity), the LeNets at batch 64.
+quick is sized so that 4 models x 10 ratios x 6 CPU runtimes, each timed next to the dense pair, take about 6
+minutes on 2 cores: ResNet-18 is timed at batch 8 and ResNet-50 at batch 4 next to batch 1 (a ResNet-50 forward at
+batch 64 takes 2 s dense and ten times longer through im2col + CSR at low sparsity), the LeNets at batch 64.
 """
 
 from __future__ import annotations
