@@ -194,9 +194,10 @@ class MeasureRun:
         """Measure one artifact through one runtime in a fresh child process."""
         manifest = self.manifests[model, ratio]
         entry = artifact_entry(manifest, runtime.format)
+        pair = self.pair(model) if runtime.paired else (None, None)
         job = Job(model, runtime.name, artifact_dir(self.cfg.out, model, ratio) / entry["file"], entry["sha256"],
                   self.settings.threads, self.settings.batch_sizes[model], self.settings.reps, data.check_input,
-                  reference, data.test_data, self.cfg.seed, *self.pair(model))
+                  reference, data.test_data, self.cfg.seed, *pair)
         result = run_in_child(run_job, job, timeout=self.settings.child_timeout_s)
         return build_record(model, ratio, runtime, manifest, data, self.settings.threads, result)
 

@@ -115,6 +115,7 @@ class Runtime:
     device: str  # "cpu" or "cuda"
     open: Opener
     notes: tuple[str, ...] = ()  # facts shown next to this runtime's figures
+    paired: bool = True  # timed in alternation with the torch-dense pair in its process (bench.job)
 
     def load(self, artifact_path: Path, model_name: str, threads: int, sha256: str | None = None) -> Session:
         """Fix the thread counts, then load the artifact (sha256 checked against the manifest when given)."""
@@ -126,7 +127,7 @@ RUNTIMES: dict[str, Runtime] = {}
 CUDA_VARIANTS: list[str] = []  # names of the CUDA runtimes, registered or not
 
 
-def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: bool = False):
+def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: bool = False, paired: bool = True):
     """Decorator adding an opener to RUNTIMES (and `<name>-cuda` when `cuda` and CUDA is present)."""
 
     def add(opener: Opener) -> Opener:
@@ -136,7 +137,8 @@ def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: 
                 CUDA_VARIANTS.append(runtime_name)
                 if not torch.cuda.is_available():
                     continue
-            add_entry(RUNTIMES, "runtime", runtime_name, Runtime(runtime_name, format, device, opener, notes))
+            add_entry(RUNTIMES, "runtime", runtime_name, Runtime(runtime_name, format, device, opener, notes,
+                                                                      paired))
         return opener
 
     return add
@@ -220,12 +222,18 @@ def open_auto(path: Path, model_name: str, threads: int, device: str, sha256: st
     return AutoSession(module, device, model_name, prunable_names(model_name), timer)
 
 
-@register_runtime("ort-dense", "onnx", notes=("onnxruntime CPU execution provider, sequential execution",))
+UNPAIRED = ("timed without the dense pair: onnxruntime's intra-op threads keep spinning after a run and made a "
+            "torch model timed alongside 1.5x-8x slower, so its ratio to dense is across processes")
+
+
+@register_runtime("ort-dense", "onnx", paired=False,
+                  notes=("onnxruntime CPU execution provider, sequential execution", UNPAIRED))
 def open_ort(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
     return OrtSession(onnx_session(path, threads, model_name=model_name, sha256=sha256), path)
 
 
-@register_runtime("ort-sparse", "onnx_sparse", notes=(
-    "onnxruntime densifies sparse initializers when it loads the model: param_bytes, memory and speed as dense",))
+@register_runtime("ort-sparse", "onnx_sparse", paired=False, notes=(
+    "onnxruntime densifies sparse initializers when it loads the model: param_bytes, memory and speed as dense",
+    UNPAIRED))
 def open_ort_sparse(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
     return OrtSession(onnx_session(path, threads, model_name=model_name, sha256=sha256), path)
