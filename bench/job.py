@@ -85,8 +85,8 @@ def time_batches(job: Job, session: Session, inputs: dict[int, torch.Tensor]) ->
     for batch, x in inputs.items():
         session.prepare(batch)
         if pair is None:
-            latency[str(batch)] = asdict(measure_latency(lambda: session.forward(x), job.reps, clock))
+            latency[str(batch)] = asdict(measure_latency(lambda x=x: session.forward(x), job.reps, clock))
             continue
-        own, base = measure_paired(lambda: session.forward(x), lambda: pair.forward(x), job.reps, clock)
+        own, base = measure_paired(lambda x=x: session.forward(x), lambda x=x: pair.forward(x), job.reps, clock)
         latency[str(batch)], paired[str(batch)] = asdict(own), base.p50_ms
     return latency, paired

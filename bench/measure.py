@@ -65,6 +65,14 @@ def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[tuple[str, f
     return manifests
 
 
+def manifest_or_none(directory: Path) -> dict | None:
+    """The directory's manifest, or None when it is missing or unreadable (nothing to keep or pair from it)."""
+    try:
+        return read_manifest(directory)
+    except ArtifactError:
+        return None
+
+
 def unchanged_records(out: Path, kept: dict[tuple[str, float, str], Record]
                       ) -> tuple[list[Record], dict[tuple[str, float], dict]]:
     """Kept records whose artifact file is still the one on disk, with the manifests that say so.
@@ -77,32 +85,30 @@ def unchanged_records(out: Path, kept: dict[tuple[str, float, str], Record]
     for record in kept.values():
         where = (record.model, record.ratio)
         if where not in manifests:
-            try:
-                manifests[where] = read_manifest(artifact_dir(out, *where))
-            except ArtifactError:
-                manifests[where] = None
+            manifests[where] = manifest_or_none(artifact_dir(out, *where))
         entries = manifests[where]["artifacts"] if manifests[where] else []
         if any(e["file"] == record.artifact and e["sha256"] == record.artifact_sha256 for e in entries):
             unchanged.append(record)
     return unchanged, {(r.model, r.ratio): manifests[r.model, r.ratio] for r in unchanged}
 
 
-def _order(model: str) -> int:
-    return list(MODELS).index(model) if model in MODELS else len(MODELS)
+def _position(name: str, registry: dict) -> int:
+    """Where `name` stands in a registry (unknown names last), to order records as models and runtimes are listed."""
+    return list(registry).index(name) if name in registry else len(registry)
 
 
 def merged(records: list[Record], unchanged: list[Record]) -> list[Record]:
     """This run's records and the unchanged earlier ones it did not redo, in the order model, ratio, runtime."""
     done = {r.key for r in records}
-    runtimes = list(RUNTIMES)
-    return sorted(records + [r for r in unchanged if r.key not in done], key=lambda r: (_order(r.model), r.model, r.ratio,
-                                                      runtimes.index(r.runtime) if r.runtime in runtimes else 0))
+    return sorted(records + [r for r in unchanged if r.key not in done],
+                  key=lambda r: (_position(r.model, MODELS), r.model, r.ratio, _position(r.runtime, RUNTIMES)))
 
 
 def covered_config(config: dict, records: list[Record]) -> dict:
     """The run config with models, ratios and runtimes set to those the records cover (the report's command)."""
     return {**config, "models": list(dict.fromkeys(r.model for r in records)),
-            "ratios": sorted({r.ratio for r in records}), "runtimes": list(dict.fromkeys(r.runtime for r in records))}
+            "ratios": sorted({r.ratio for r in records}),
+            "runtimes": list(dict.fromkeys(r.runtime for r in records))}
 
 
 def artifact_files(manifests: dict[tuple[str, float], dict]) -> list[ArtifactFile]:
@@ -159,7 +165,8 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
         param_bytes=found.get("param_bytes"), peak_rss_bytes=found.get("peak_rss_bytes"),
         baseline_rss_bytes=found.get("baseline_rss_bytes"), cuda_peak_bytes=found.get("cuda_peak_bytes"),
         latency_ms={b: LatencyStats(**s) for b, s in found.get("latency_ms", {}).items()},
-        max_abs_diff=found.get("max_abs_diff"), paired_dense_ms=found.get("paired_dense_ms", {}), notes=notes, layer_choice=found.get("layer_choice", {}),
+        max_abs_diff=found.get("max_abs_diff"), paired_dense_ms=found.get("paired_dense_ms", {}), notes=notes,
+        layer_choice=found.get("layer_choice", {}),
         artifact_sha256=entry["sha256"], error=result.error)
 
 
@@ -179,13 +186,10 @@ class MeasureRun:
 
     def pair(self, model: str) -> tuple[Path | None, str | None]:
         """The model's dense artifact at ratio 0 (path, sha256) that every measurement times alongside its own."""
-        manifest = self.manifests.get((model, 0))
         directory = artifact_dir(self.cfg.out, model, 0)
+        manifest = self.manifests.get((model, 0)) or manifest_or_none(directory)
         if manifest is None:
-            try:
-                manifest = read_manifest(directory)
-            except ArtifactError:
-                return None, None
+            return None, None
         entry = artifact_entry(manifest, get_runtime(BASELINE_RUNTIME).format)
         return directory / entry["file"], entry["sha256"]
 
@@ -228,8 +232,9 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
     run = MeasureRun(cfg, settings, runtimes, manifests, reusable_records(cfg.out, environment, config))
     unchanged, unchanged_manifests = unchanged_records(cfg.out, run.kept)
     files = artifact_files(dict(sorted({**unchanged_manifests, **manifests}.items(),
-                                       key=lambda item: (_order(item[0][0]), item[0]))))
+                                       key=lambda item: (_position(item[0][0], MODELS), item[0]))))
     records: list[Record] = []
+    written = merged(records, unchanged)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with tempfile.TemporaryDirectory(prefix="prunebench-measure-") as scratch, \
             Progress(*columns, console=console, transient=True) as progress:
@@ -241,7 +246,7 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
             written = merged(records, unchanged)
             attach_ratios_to_dense(written)
             write_results(cfg.out, environment, covered_config(config, written), written, files)
-    _summary(records, run.kept, len(merged(records, unchanged)) - len(records), cfg.out, console)
+    _summary(records, run.kept, len(written) - len(records), cfg.out, console)
     return records
 
 

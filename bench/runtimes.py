@@ -18,12 +18,13 @@ import torch
 from onnx import helper
 from torch import nn
 
-from bench.sparse_ops import LayerTimer, choose_layers, median_timer, module_bytes, set_forms, sparse_layer_from_csr
+from bench.sparse_ops import (LayerTimer, choose_layers, median_timer, module_bytes, set_forms,
+                              sparse_layer_from_csr)
 from export.loaders import load_torch_model, onnx_session, read_sparse_weights
 from export.onnx_io import INPUT_NAME, OUTPUT_NAME
 from prune.errors import UsageError
-from prune.registry import add_entry, lookup
 from prune.models import build_model, example_input, prunable_layers
+from prune.registry import add_entry, lookup
 
 AUTO_TIMER_REPS = 3  # timed calls per layer and form when torch-auto chooses (after one warm-up call)
 
@@ -127,7 +128,8 @@ RUNTIMES: dict[str, Runtime] = {}
 CUDA_VARIANTS: list[str] = []  # names of the CUDA runtimes, registered or not
 
 
-def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: bool = False, paired: bool = True):
+def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: bool = False,
+                     paired: bool = True):
     """Decorator adding an opener to RUNTIMES (and `<name>-cuda` when `cuda` and CUDA is present)."""
 
     def add(opener: Opener) -> Opener:

@@ -32,7 +32,8 @@ def test_size_finding_names_smallest_artifact_against_the_bound():
 
 
 def test_size_finding_says_permanent_pruning_removes_the_copy():
-    assert "torch-dense's file stays at 1.0x the unpruned one" in size_finding(study_records(), study_files(study_records())).remedy
+    records = study_records()
+    assert "torch-dense's file stays at 1.0x the unpruned one" in size_finding(records, study_files(records)).remedy
 
 
 def test_memory_finding_states_parameter_copies_and_the_runtime_that_removes_them():
