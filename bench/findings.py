@@ -60,7 +60,7 @@ def _missing(what: str) -> str:
 
 
 def size_finding(records: list[Record], files: list[ArtifactFile]) -> Finding:
-    """File size: masked.pt against dense.pt, and the smallest artifact file against the information bound."""
+    """File size: masked.pt against dense.pt, and the smallest artifact file against the fp32 reference."""
     ratios = ratios_to(records, MASKED_RUNTIME, BASELINE_RUNTIME, lambda r: r.file_bytes)
     if ratios:
         overhead = (f"The masked checkpoint ({MASKED_RUNTIME}) is {span(ratios)} the file size of the dense "
@@ -75,11 +75,11 @@ def size_finding(records: list[Record], files: list[ArtifactFile]) -> Finding:
             continue
         smallest = min(sizes.values(), key=lambda f: f.file_bytes)
         clause = f"{model} at {fmt_ratio(ratio)}%: {smallest.artifact}"
-        if smallest.bound_bytes:
-            clause += f" at {fmt_x(smallest.file_bytes / smallest.bound_bytes)} the information bound"
+        if smallest.fp32_ref_bytes:
+            clause += f" at {fmt_x(smallest.file_bytes / smallest.fp32_ref_bytes)} the fp32 reference"
             dense = sizes.get(DENSE_ARTIFACT)
             if dense and dense is not smallest:
-                clause += f" ({dense.artifact}: {fmt_x(dense.file_bytes / dense.bound_bytes)})"
+                clause += f" ({dense.artifact}: {fmt_x(dense.file_bytes / dense.fp32_ref_bytes)})"
         clauses.append(clause)
     kept = [r.to_dense["file_bytes"] for r in records
             if r.runtime == BASELINE_RUNTIME and r.ratio > 0 and "file_bytes" in r.to_dense]

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from bench.records import LatencyStats
+from bench.records import UNSTABLE_IQR, LatencyStats
 from prune.errors import UsageError
 
 Clock = Callable[[Callable[[], object]], float]  # seconds one call of the argument takes
@@ -69,13 +69,14 @@ def is_stable(samples: list[float], target_rel_error: float) -> bool:
     return mean > 0 and statistics.stdev(samples) / math.sqrt(len(samples)) <= target_rel_error * mean
 
 
-def latency_stats(samples_s: list[float], warmup: int) -> LatencyStats:
-    """Percentiles, mean and standard deviation in milliseconds of per-call times given in seconds."""
+def latency_stats(samples_s: list[float], warmup: int, batch: int = 1) -> LatencyStats:
+    """Percentiles, IQR, mean, standard deviation (ms) and throughput of per-call times given in seconds."""
     ms = np.asarray(samples_s, dtype=np.float64) * 1000.0
-    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    p25, p50, p75, p90, p95, p99 = (float(v) for v in np.percentile(ms, [25, 50, 75, 90, 95, 99]))
     std = float(ms.std(ddof=1)) if len(ms) > 1 else 0.0
-    return LatencyStats(p50_ms=float(p50), p90_ms=float(p90), p99_ms=float(p99), mean_ms=float(ms.mean()),
-                        std_ms=std, reps=len(ms), warmup=warmup)
+    return LatencyStats(p50_ms=p50, p90_ms=p90, p99_ms=p99, mean_ms=float(ms.mean()), std_ms=std, reps=len(ms),
+                        warmup=warmup, p95_ms=p95, iqr_ms=p75 - p25, throughput_ips=batch * 1000.0 / p50,
+                        unstable=p75 - p25 > UNSTABLE_IQR * p50)
 
 
 def is_done(samples: list[float], policy: RepsPolicy) -> bool:

@@ -114,7 +114,7 @@ def covered_config(config: dict, records: list[Record]) -> dict:
 def artifact_files(manifests: dict[tuple[str, float], dict]) -> list[ArtifactFile]:
     """The size of every artifact the manifests list, with its ratio to the same model's dense.pt at ratio 0."""
     files = [ArtifactFile(model, ratio, manifest["sparsity"], entry["format"], entry["file"], entry["bytes"],
-                          entry["gzip_bytes"], manifest["bound_bytes"])
+                          entry["gzip_bytes"], manifest["fp32_ref_bytes"])
              for (model, ratio), manifest in manifests.items() for entry in manifest["artifacts"]]
     attach_file_ratios(files)
     return files
@@ -161,7 +161,7 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
     return Record(
         model=model, dataset=data.dataset, ratio=ratio, sparsity=manifest["sparsity"], runtime=runtime.name,
         artifact=entry["file"], device=runtime.device, threads=threads, accuracy=accuracy, accuracy_note=note,
-        file_bytes=entry["bytes"], gzip_bytes=entry["gzip_bytes"], bound_bytes=manifest["bound_bytes"],
+        file_bytes=entry["bytes"], gzip_bytes=entry["gzip_bytes"], fp32_ref_bytes=manifest["fp32_ref_bytes"],
         param_bytes=found.get("param_bytes"), peak_rss_bytes=found.get("peak_rss_bytes"),
         baseline_rss_bytes=found.get("baseline_rss_bytes"), cuda_peak_bytes=found.get("cuda_peak_bytes"),
         latency_ms={b: LatencyStats(**s) for b, s in found.get("latency_ms", {}).items()},

@@ -111,7 +111,7 @@ def accuracy_plot(results: RunResults, path: Path) -> Path:
 
 
 def bytes_plot(results: RunResults, path: Path) -> Path:
-    """File bytes of every artifact against ratio with the information bound, one panel per model, log y."""
+    """File bytes of every artifact against ratio with the fp32 reference, one panel per model, log y."""
     models = results.models()
     fig, axes = _panels(len(models), 2, (6.5, 4))
     for ax, model in zip(axes, models):
@@ -121,8 +121,8 @@ def bytes_plot(results: RunResults, path: Path) -> Path:
                                                            None))
             ax.plot(xs, ys, marker=marker, markersize=6 if n % 2 else 4, fillstyle="none" if n % 2 else "full",
                     alpha=0.85, label=artifact)
-        xs, ys = _series(ratios, lambda ratio: getattr(results.reference(model, ratio), "bound_bytes", None))
-        ax.plot(xs, ys, color="black", linestyle="--", label="information bound")
+        xs, ys = _series(ratios, lambda ratio: getattr(results.reference(model, ratio), "fp32_ref_bytes", None))
+        ax.plot(xs, ys, color="black", linestyle="--", label="fp32 reference")
         _log_y(ax, fmt_bytes)
         _ratio_axis(ax, ratios)
         ax.set_ylabel("bytes on disk")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+UNSTABLE_IQR = 0.10  # a latency whose interquartile range exceeds this fraction of its median is flagged unstable
 BASELINE_RUNTIME = "torch-dense"  # ratios to dense are taken against this runtime at ratio 0 of the same model
 DENSE_ARTIFACT = "dense.pt"  # the file BASELINE_RUNTIME loads: file sizes are compared with it at ratio 0
 
@@ -20,6 +21,10 @@ class LatencyStats:
     std_ms: float
     reps: int
     warmup: int
+    p95_ms: float
+    iqr_ms: float  # interquartile range, p75 - p25
+    throughput_ips: float  # images per second at this batch size: batch / p50
+    unstable: bool  # iqr_ms > UNSTABLE_IQR * p50_ms: too noisy to read as a finding
 
 
 @dataclass
@@ -37,9 +42,9 @@ class Record:
     accuracy: float | None  # top-1 on the test split through this runtime, percent; None when not measurable
     accuracy_note: str | None  # why accuracy is None (e.g. "CIFAR-10 not on disk; pass --download")
     file_bytes: int  # artifact size on disk
-    gzip_bytes: int  # artifact size after gzip
-    bound_bytes: int  # information bound of the pruned model (export.bounds)
-    param_bytes: int | None  # bytes of parameters and buffers held by the loaded model; None when it failed
+    gzip_bytes: int | None  # artifact size after zlib level 6 (gzip -6); None: not computed, see gzip_note
+    fp32_ref_bytes: int  # mask entropy plus fp32 values of the pruned model (export.reference_size)
+    param_bytes: int | None  # bytes of every tensor the loaded model holds; None when it failed
     peak_rss_bytes: int | None  # VmHWM of the child process that loaded the artifact and ran inference
     baseline_rss_bytes: int | None  # VmRSS of that child before it loaded the artifact (runtime libraries only)
     cuda_peak_bytes: int | None  # torch.cuda.max_memory_allocated on CUDA runtimes, else None
@@ -53,6 +58,8 @@ class Record:
     layer_choice: dict[str, dict[str, str]] = field(default_factory=dict)  # torch-auto: batch -> layer -> form
     artifact_sha256: str | None = None  # the manifest's sha256 of the artifact measured (a resumed run checks it)
     error: str | None = None  # why the measurement failed (its figures are then None/empty); None on success
+    test_images: int | None = None  # how many test images accuracy was computed on (the same in every stage)
+    gzip_note: str | None = None  # why gzip_bytes is None
 
     @property
     def failed(self) -> bool:
@@ -94,9 +101,10 @@ class ArtifactFile:
     format: str  # key in export.formats.FORMATS
     artifact: str  # file name, e.g. "packed.pt"
     file_bytes: int
-    gzip_bytes: int
-    bound_bytes: int  # information bound of the pruned model (export.bounds)
+    gzip_bytes: int | None  # zlib level 6; None: not computed, see gzip_note
+    fp32_ref_bytes: int  # mask entropy plus fp32 values of the pruned model (export.reference_size)
     to_dense: float | None = None  # file_bytes / dense.pt's at ratio 0 of the same model
+    gzip_note: str | None = None  # why gzip_bytes is None
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""

@@ -129,7 +129,7 @@ def _leading_columns(results: RunResults, model: str) -> list[Column]:
 
 
 def size_table(results: RunResults, model: str) -> FigureTable:
-    """File bytes of every artifact and the information bound, with their ratio to dense.pt at ratio 0."""
+    """File bytes of every artifact and the fp32 reference, with their ratio to dense.pt at ratio 0."""
     ratios = results.ratios(model)
     dense = results.file(model, 0, DENSE_ARTIFACT)
     dense_bytes = dense.file_bytes if dense else None
@@ -139,9 +139,9 @@ def size_table(results: RunResults, model: str) -> FigureTable:
         values = [f.file_bytes if f else None for f in files]
         texts = [with_x(fmt_bytes(v), f.to_dense if f else None) for v, f in zip(values, files)]
         columns.append(ranked(artifact, values, texts, LOWER))
-    bounds = [r.bound_bytes if r else None for r in (results.reference(model, ratio) for ratio in ratios)]
-    texts = [with_x(fmt_bytes(b), b / dense_bytes if b is not None and dense_bytes else None) for b in bounds]
-    columns.append(ranked("bound", bounds, texts, LOWER))
+    references = [r.fp32_ref_bytes if r else None for r in (results.reference(model, ratio) for ratio in ratios)]
+    texts = [with_x(fmt_bytes(b), b / dense_bytes if b is not None and dense_bytes else None) for b in references]
+    columns.append(ranked("fp32 ref", references, texts, LOWER))
     notes = accuracy_notes(results, model)
     caption = "; ".join(f"accuracy n/a: {note}" for note in notes) or None
     title = f"{model} - file size (bytes, x dense.pt at ratio 0) with sparsity and accuracy (%)"

@@ -15,7 +15,7 @@ RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 RESUME_IGNORES = ("out", "models", "ratios", "runtimes")  # config keys saying where and what, not how, to measure
 SCALAR_FIELDS = ("model", "dataset", "ratio", "sparsity", "runtime", "artifact", "device", "threads", "accuracy",
-                 "accuracy_note", "file_bytes", "gzip_bytes", "bound_bytes", "param_bytes", "peak_rss_bytes",
+                 "accuracy_note", "file_bytes", "gzip_bytes", "fp32_ref_bytes", "param_bytes", "peak_rss_bytes",
                  "baseline_rss_bytes", "cuda_peak_bytes", "max_abs_diff", "artifact_sha256", "error")
 LATENCY_FIELDS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "reps", "warmup")
 

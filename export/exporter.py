@@ -6,7 +6,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from export.bounds import information_bound_bytes
+from export.reference_size import fp32_reference_bytes
 from export.digest import digest_file, sha256_file
 from export.formats import FORMATS, Format
 from export.manifest import ArtifactEntry, build_manifest, is_current, manifest_path, read_manifest, write_manifest
@@ -46,7 +46,7 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
     extra = {"accuracy": top1_accuracy(pruned.reference, data.y), "dataset": data.source, "accuracy_note": data.note,
              "verify_batch": data.verify_count}
     manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense),
-                              information_bound_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
+                              fp32_reference_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
                               extra)
     write_manifest(directory, manifest)
     return manifest

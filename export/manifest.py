@@ -1,6 +1,6 @@
 """manifest.json of an artifact directory: what was exported from which source, with sizes, hashes and checks.
 
-Schema: {"model", "ratio", "sparsity", "bound_bytes", "source": {"path", "sha256"}, "artifacts": [{"format",
+Schema: {"model", "ratio", "sparsity", "fp32_ref_bytes", "source": {"path", "sha256"}, "artifacts": [{"format",
 "file", "bytes", "gzip_bytes", "sha256", "sparsity", "max_abs_diff", "accuracy"}]}, plus "accuracy" (the
 in-memory pruned model's), "dataset" (source of the test data or null), "accuracy_note" (why accuracy is null)
 and "verify_batch" (images whose logits were compared).
@@ -20,7 +20,7 @@ MANIFEST_NAME = "manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
-TOP_FIELDS = {"model": str, "ratio": _NUMBER, "sparsity": _NUMBER, "bound_bytes": int, "source": dict,
+TOP_FIELDS = {"model": str, "ratio": _NUMBER, "sparsity": _NUMBER, "fp32_ref_bytes": int, "source": dict,
               "artifacts": list}
 ARTIFACT_FIELDS = {"format": str, "file": str, "bytes": int, "gzip_bytes": int, "sha256": str,
                    "sparsity": _NUMBER, "max_abs_diff": _NUMBER, "accuracy": _OPTIONAL_NUMBER}
@@ -76,10 +76,10 @@ def validate_manifest(manifest: object, path: Path) -> dict:
     return manifest
 
 
-def build_manifest(model: str, ratio: float, sparsity: float, bound_bytes: int, source: dict,
+def build_manifest(model: str, ratio: float, sparsity: float, fp32_ref_bytes: int, source: dict,
                    artifacts: list[ArtifactEntry], extra: dict) -> dict:
     """The manifest of one directory (validated before it is written)."""
-    manifest = {"model": model, "ratio": ratio, "sparsity": sparsity, "bound_bytes": bound_bytes,
+    manifest = {"model": model, "ratio": ratio, "sparsity": sparsity, "fp32_ref_bytes": fp32_ref_bytes,
                 "source": source, "artifacts": [asdict(a) for a in artifacts], **extra}
     return validate_manifest(manifest, Path(MANIFEST_NAME))
 

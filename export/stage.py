@@ -94,6 +94,6 @@ def summary_table(manifests: list[dict]) -> Table:
     sizes = {model: {a["format"]: a["bytes"] for a in m["artifacts"]} for model, m in last.items()}
     for fmt in FORMATS:
         table.add_row(fmt, *(f"{s[fmt]:,} ({s[fmt] / s['dense']:.2f}x)" for s in sizes.values()))
-    table.add_row("information bound", *(f"{m['bound_bytes']:,} ({m['bound_bytes'] / sizes[k]['dense']:.2f}x)"
+    table.add_row("fp32 reference", *(f"{m['fp32_ref_bytes']:,} ({m['fp32_ref_bytes'] / sizes[k]['dense']:.2f}x)"
                                          for k, m in last.items()))
     return table

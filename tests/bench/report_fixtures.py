@@ -22,7 +22,7 @@ SCALE = {
     "torch-auto": {0.0: (1.5, 1.0, 1.0), 50.0: (0.8, 0.8, 1.1), 90.0: (0.2, 0.25, 0.7)},
     "ort-dense": {0.0: (1.01, 1.0, 0.5), 50.0: (1.01, 1.0, 0.5), 90.0: (1.01, 1.0, 0.4)},
 }
-BOUND = {0.0: 0.99, 50.0: 0.55, 90.0: 0.14}  # information bound as a multiple of dense file bytes
+FP32_REF = {0.0: 0.99, 50.0: 0.55, 90.0: 0.14}  # fp32 reference as a multiple of dense file bytes
 PACKED = {0.0: 1.0, 50.0: 0.57, 90.0: 0.15}  # packed.pt, which no runtime loads, as a multiple of dense file bytes
 
 
@@ -31,7 +31,9 @@ def make_record(model: str, ratio: float, runtime: str) -> Record:
     dense_bytes, p50_b1, p50_b64, accuracy = DENSE[model]
     size, params, latency = SCALE[runtime][ratio]
     stats = {str(b): LatencyStats(p50_ms=ms * latency, p90_ms=ms * latency * 1.1, p99_ms=ms * latency * 1.3,
-                                  mean_ms=ms * latency * 1.05, std_ms=ms * 0.01, reps=20, warmup=3)
+                                  mean_ms=ms * latency * 1.05, std_ms=ms * 0.01, reps=20, warmup=3,
+                                  p95_ms=ms * latency * 1.2, iqr_ms=ms * latency * 0.05,
+                                  throughput_ips=int(b) * 1000 / (ms * latency), unstable=False)
              for b, ms in (("1", p50_b1), ("64", p50_b64))}
     return Record(
         model=model, dataset="mnist-embedded-5k" if accuracy else "none", ratio=ratio,
@@ -39,7 +41,7 @@ def make_record(model: str, ratio: float, runtime: str) -> Record:
         accuracy=accuracy[RATIOS.index(ratio)] if accuracy else None,
         accuracy_note=None if accuracy else CIFAR_NOTE,
         file_bytes=round(dense_bytes * size), gzip_bytes=round(dense_bytes * size * 0.9),
-        bound_bytes=round(dense_bytes * BOUND[ratio]), param_bytes=round(dense_bytes * 0.98 * params),
+        fp32_ref_bytes=round(dense_bytes * FP32_REF[ratio]), param_bytes=round(dense_bytes * 0.98 * params),
         peak_rss_bytes=300_000_000 + round(dense_bytes * params), baseline_rss_bytes=290_000_000,
         cuda_peak_bytes=None, latency_ms=stats, max_abs_diff=0.0 if runtime.startswith("torch") else 2e-6,
     )
@@ -55,12 +57,12 @@ def study_records() -> list[Record]:
 def study_files(records: list[Record]) -> list[ArtifactFile]:
     """The size of every artifact the records loaded, plus packed.pt, as the measure stage lists them."""
     files = {(r.model, r.ratio, r.artifact): ArtifactFile(r.model, r.ratio, r.sparsity, r.artifact.split(".")[0],
-                                                          r.artifact, r.file_bytes, r.gzip_bytes, r.bound_bytes)
+                                                          r.artifact, r.file_bytes, r.gzip_bytes, r.fp32_ref_bytes)
              for r in records}
     for model, ratio, _ in list(files):
         size = round(DENSE[model][0] * PACKED[ratio])
         files[model, ratio, "packed.pt"] = ArtifactFile(model, ratio, ratio * 0.98, "packed", "packed.pt", size,
-                                                        size, round(DENSE[model][0] * BOUND[ratio]))
+                                                        size, round(DENSE[model][0] * FP32_REF[ratio]))
     items = list(files.values())
     attach_file_ratios(items)
     return items

@@ -99,7 +99,7 @@ def test_results_json_holds_one_complete_record_per_ratio_and_runtime(measured):
         assert set(record.latency_ms) == {"1", "8"}
         assert record.max_abs_diff <= 1e-5
         assert record.peak_rss_bytes > record.baseline_rss_bytes > 0
-        assert record.param_bytes > 0 and record.file_bytes > 0 and record.bound_bytes > 0
+        assert record.param_bytes > 0 and record.file_bytes > 0 and record.fp32_ref_bytes > 0
         assert record.threads == 1 and record.device == "cpu" and record.cuda_peak_bytes is None
 
 

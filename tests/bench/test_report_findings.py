@@ -24,10 +24,10 @@ def test_size_finding_states_masked_file_is_twice_dense():
     assert "is 2.0x the file size" in finding.overhead
 
 
-def test_size_finding_names_smallest_artifact_against_the_bound():
+def test_size_finding_names_smallest_artifact_against_the_fp32_reference():
     finding = size_finding(study_records(), study_files(study_records()))
-    # at 90%: packed.pt is 0.15x dense and the bound 0.14x dense -> 1.1x the bound; dense.pt 7.1x
-    assert "lenet5 at 90%: packed.pt at 1.1x the information bound (dense.pt: 7.1x)" in finding.remedy
+    # at 90%: packed.pt is 0.15x dense and the fp32 reference 0.14x dense -> 1.1x the reference; dense.pt 7.1x
+    assert "lenet5 at 90%: packed.pt at 1.1x the fp32 reference (dense.pt: 7.1x)" in finding.remedy
     assert "resnet18 at 90%: packed.pt" in finding.remedy
 
 

@@ -13,7 +13,7 @@ CONFIG = {"models": ["lenet5"], "ratios": [0], "out": "runs/a", "seed": 0, "runt
 
 
 def record(runtime: str, batches: dict[str, float], error: str | None = None) -> Record:
-    latency = {b: LatencyStats(p50, p50, p50, p50, 0.0, 5, 1) for b, p50 in batches.items()}
+    latency = {b: LatencyStats(p50, p50, p50, p50, 0.0, 5, 1, p50, 0.0, 1000 / p50, False) for b, p50 in batches.items()}
     return Record("lenet5", "none", 0, 0.0, runtime, "dense.pt", "cpu", 2, None, "no data", 10, 9, 5,
                   None if error else 8, None, None, None, latency, None, error=error)
 

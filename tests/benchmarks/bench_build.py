@@ -40,7 +40,7 @@ class Figures:
     threads: int  # torch and onnxruntime intra-op threads
     file_bytes: int  # artifact size on disk
     gzip_bytes: int  # artifact size after gzip
-    bound_bytes: int  # information bound of the pruned weights (mask entropy + 4 bytes per float)
+    fp32_ref_bytes: int  # fp32 reference of the pruned weights (mask entropy + 4 bytes per float)
     param_bytes: int | None  # bytes of parameters the loaded session holds; export/load benchmarks: None
     peak_rss_bytes: int | None  # peak RSS of the harness's fresh child measuring this runtime; else None
     accuracy: float | None  # top-1 percent; None without the model's test data
@@ -81,7 +81,7 @@ class BuiltSuite:
                  "accuracy": entry["accuracy"], **measured}
         return Figures(preset=plan.preset, model=model, ratio=ratio, sparsity=manifest["sparsity"], format=fmt,
                        threads=plan.threads, file_bytes=entry["bytes"], gzip_bytes=entry["gzip_bytes"],
-                       bound_bytes=manifest["bound_bytes"], **known)
+                       fp32_ref_bytes=manifest["fp32_ref_bytes"], **known)
 
 
 def build_suite(plan: SuitePlan, out: Path) -> BuiltSuite:

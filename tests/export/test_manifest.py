@@ -17,7 +17,7 @@ ARTIFACT_FIELDS = {"format", "file", "bytes", "gzip_bytes", "sha256", "sparsity"
 
 def test_manifest_has_the_contracted_fields(exported):
     manifest = read_manifest(artifact_dir(exported, "lenet300_100", 90))
-    assert {"model", "ratio", "sparsity", "bound_bytes", "source", "artifacts"} <= manifest.keys()
+    assert {"model", "ratio", "sparsity", "fp32_ref_bytes", "source", "artifacts"} <= manifest.keys()
     assert manifest["model"] == "lenet300_100" and manifest["ratio"] == 90
     assert manifest["source"]["path"] == "pruned/lenet300_100/r90.pt"
     assert [a["format"] for a in manifest["artifacts"]] == list(FORMATS)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from export.bounds import binary_entropy
+from export.reference_size import binary_entropy
 from export.packed import decode_mask, encode_mask, gap_bytes, mask_from_gaps, pack_state, read_header, unpack_state
 from prune.errors import ArtifactError
 

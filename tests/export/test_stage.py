@@ -35,7 +35,7 @@ def test_run_export_prints_a_size_summary_and_reports_skipped_directories_on_rer
     console = Console(record=True, width=200)
     run_export(cfg, console)
     text = console.export_text()
-    assert "information bound" in text and "packed" in text
+    assert "fp32 reference" in text and "packed" in text
     assert "1 of 1 directories were up to date and skipped" in text
 
 

@@ -1,7 +1,8 @@
-"""The information bound: the fewest bytes any lossless format can spend on a pruned model's weights.
+"""The fp32 reference size: mask entropy plus fp32 values, what a lossless format costs if values stay 32-bit.
 
-For a pruned tensor of n weights with z zeros, naming which positions are zero costs at least n * H2(z / n) bits
-(H2 the binary entropy, positions treated as independent), and each surviving fp32 value 32 bits. Every other
+For a pruned tensor of n weights with z zeros, naming which positions are zero costs n * H2(z / n) bits when the
+positions are independent (H2 the binary entropy), and each surviving value is charged its full 32 bits. It is
+not a lower bound: real weight values compress below 32 bits, so a lossless format can land under it. Every other
 floating-point parameter or buffer (biases, BatchNorm affine and running statistics, the classifier) costs 32 bits
 per element. Integer bookkeeping buffers (BatchNorm's num_batches_tracked) hold no weights and are left out.
 """
@@ -21,8 +22,8 @@ def binary_entropy(p: float) -> float:
     return -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
 
 
-def information_bound_bytes(state: Mapping[str, torch.Tensor], pruned: Iterable[str]) -> int:
-    """Bound in bytes for a permanent (zeros in place) state_dict whose `pruned` keys are the pruned weights."""
+def fp32_reference_bytes(state: Mapping[str, torch.Tensor], pruned: Iterable[str]) -> int:
+    """Reference size in bytes for a permanent (zeros in place) state_dict whose `pruned` keys are the pruned weights."""
     pruned = set(pruned)
     bits = 0.0
     for key, tensor in state.items():
