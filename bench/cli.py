@@ -13,17 +13,20 @@ from prune.config import STUDY_RATIOS, RunConfig, default_data_dir
 from prune.errors import PrunebenchError
 from prune.models import MODELS
 
+EXIT_FAILED = 1  # the run finished, but some measurement failed (listed at the end of the output)
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
 def _names(text: str) -> tuple[str, ...]:
-    return tuple(part for part in text.replace(" ", ",").split(",") if part)
+    """Comma- or space-separated names, each once, in the order given."""
+    return tuple(dict.fromkeys(part for part in text.replace(" ", ",").split(",") if part))
 
 
 def _ratios(text: str) -> tuple[float, ...]:
+    """Comma-separated percentages, each once (50 and 50.0 are one ratio), in the order given."""
     try:
-        return tuple(float(part) for part in _names(text))
+        return tuple(dict.fromkeys(float(part) for part in _names(text)))
     except ValueError:
         raise argparse.ArgumentTypeError(f"ratios must be numbers such as 0,50,90, got {text!r}") from None
 
@@ -91,7 +94,7 @@ def measure_config(args: argparse.Namespace):
 
 
 def dispatch(args: argparse.Namespace, console: Console) -> int:
-    """Run the chosen subcommand; returns the exit status."""
+    """Run the chosen subcommand; returns the exit status (1 when any measurement failed, listed last)."""
     if args.command == "regress":
         from bench.regress import run_regress
 
@@ -99,39 +102,47 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
     cfg = run_config(args)
     stages = {"train": ("train",), "prune": ("prune",), "export": ("export",), "measure": ("measure",),
               "report": ("report",), "all": ("prune", "export", "measure", "report")}[args.command]
-    for stage in stages:
-        STAGES[stage](cfg, args, console)
-    return 0
+    failed = [line for stage in stages for line in STAGES[stage](cfg, args, console)]
+    if not failed:
+        return 0
+    console.print(f"[bold red]{len(failed)} measurement(s) failed[/] (their records hold the error):")
+    for line in failed:
+        console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+    return EXIT_FAILED
 
 
-def _train(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+def _train(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[str]:
     from prune.train import run_train
 
     run_train(cfg, console)
+    return []
 
 
-def _prune(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+def _prune(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[str]:
     from prune.sweep import run_sweep
 
     run_sweep(cfg, console)
+    return []
 
 
-def _export(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+def _export(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[str]:
     from export.stage import run_export
 
     run_export(cfg, console)
+    return []
 
 
-def _measure(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
-    from bench.measure import run_measure
+def _measure(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[str]:
+    from bench.measure import failures, run_measure
 
-    run_measure(cfg, measure_config(args), console)
+    return failures(run_measure(cfg, measure_config(args), console), cfg.out)
 
 
-def _report(cfg: RunConfig, args: argparse.Namespace, console: Console) -> None:
+def _report(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[str]:
     from bench.report import run_report
 
     run_report(cfg.out, console)
+    return []
 
 
 STAGES = {"train": _train, "prune": _prune, "export": _export, "measure": _measure, "report": _report}

@@ -34,6 +34,7 @@ from prune.config import RunConfig, ratio_tag
 from prune.errors import ArtifactError
 from prune.io import torch_save
 from prune.models import MODELS
+from prune.presets import eval_limit
 
 REFERENCE_FORMAT = "masked"  # the in-memory pruned model every runtime's logits are compared with
 
@@ -46,7 +47,7 @@ class ModelData:
     test_data: Path | None  # torch file {"x", "y"} the children compute accuracy on
     dataset: str  # data source, or "none"
     accuracy_note: str | None  # why accuracy is None
-    subset_note: str | None  # how many test images accuracy uses, when not all
+    test_images: int | None  # how many test images accuracy uses (the preset's, as in prune and export)
 
 
 def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[tuple[str, float], dict]:
@@ -120,18 +121,15 @@ def artifact_files(manifests: dict[tuple[str, float], dict]) -> list[ArtifactFil
     return files
 
 
-def model_data(cfg: RunConfig, model: str, settings: MeasureSettings, scratch: Path) -> ModelData:
-    """Load the model's test split once (export's evaluation data); save the accuracy subset for the children."""
-    data = load_eval_data(model, cfg.data_dir, cfg.download, cfg.seed)
+def model_data(cfg: RunConfig, model: str, scratch: Path) -> ModelData:
+    """Load the model's test images once (the same ones prune and export use); save them for the children."""
+    data = load_eval_data(model, cfg.data_dir, cfg.download, cfg.seed, eval_limit(cfg.preset, model))
     check = data.x[:data.verify_count].contiguous().numpy()
     if data.y is None:
         return ModelData(check, None, "none", data.note, None)
-    limit = settings.accuracy_images[model]
-    count = len(data.y) if limit is None else min(limit, len(data.y))
     path = scratch / f"{model}-test.pt"
-    torch_save(path, {"x": data.x[:count].contiguous(), "y": data.y[:count].contiguous()})
-    subset = None if count == len(data.y) else f"accuracy on the first {count} of {len(data.y)} test images"
-    return ModelData(check, path, data.source, None, subset)
+    torch_save(path, {"x": data.x.contiguous(), "y": data.y.contiguous()})
+    return ModelData(check, path, data.source, None, len(data.y))
 
 
 def reference_logits(directory: Path, manifest: dict, model: str, check_input: np.ndarray) -> np.ndarray:
@@ -156,8 +154,6 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
     accuracy = found.get("accuracy")
     note = "measurement failed" if not result.ok else data.accuracy_note if accuracy is None else None
     notes = list(runtime.notes) + auto_notes(found.get("layer_choice", {}))
-    if data.subset_note and accuracy is not None:
-        notes.append(data.subset_note)
     return Record(
         model=model, dataset=data.dataset, ratio=ratio, sparsity=manifest["sparsity"], runtime=runtime.name,
         artifact=entry["file"], device=runtime.device, threads=threads, accuracy=accuracy, accuracy_note=note,
@@ -167,7 +163,8 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
         latency_ms={b: LatencyStats(**s) for b, s in found.get("latency_ms", {}).items()},
         max_abs_diff=found.get("max_abs_diff"), paired_dense_ms=found.get("paired_dense_ms", {}), notes=notes,
         layer_choice=found.get("layer_choice", {}),
-        artifact_sha256=entry["sha256"], error=result.error)
+        artifact_sha256=entry["sha256"], error=result.error,
+        test_images=data.test_images if accuracy is not None else None, gzip_note=entry.get("gzip_note"))
 
 
 @dataclass(frozen=True)
@@ -181,8 +178,9 @@ class MeasureRun:
     kept: dict[tuple[str, float, str], Record]
 
     def is_current(self, record: Record | None, manifest: dict, runtime: Runtime) -> bool:
-        """True for a kept record of the very artifact file the manifest lists now."""
-        return record is not None and record.artifact_sha256 == artifact_entry(manifest, runtime.format)["sha256"]
+        """True for a kept, successful record of the very artifact file the manifest lists now (failed: retried)."""
+        return (record is not None and not record.failed
+                and record.artifact_sha256 == artifact_entry(manifest, runtime.format)["sha256"])
 
     def pair(self, model: str) -> tuple[Path | None, str | None]:
         """The model's dense artifact at ratio 0 (path, sha256) that every measurement times alongside its own."""
@@ -240,7 +238,7 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
             Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("measure", total=len(manifests) * len(runtimes))
         for model in cfg.models:
-            data = model_data(cfg, model, settings, Path(scratch))
+            data = model_data(cfg, model, Path(scratch))
             for ratio in cfg.ratios:
                 records += run.ratio_records(model, ratio, data, progress, task)
             written = merged(records, unchanged)
@@ -252,11 +250,13 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
 
 def _summary(records: list[Record], kept: dict, carried: int, out: Path, console: Console) -> None:
     resumed = sum(1 for r in records if kept.get(r.key) is r)
-    for record in records:
-        if record.failed:
-            console.print(f"[yellow]failed:[/] {record.model} {ratio_tag(record.ratio)} {record.runtime}: "
-                          f"{record.error}", highlight=False)
     failed = sum(r.failed for r in records)
     also = f" (plus {carried} records of other models, ratios or runtimes)" if carried else ""
     console.print(f"measured {len(records) - resumed} records, kept {resumed} from the previous run, "
                   f"{failed} failed -> {results_path(out)}{also}")
+
+
+def failures(records: list[Record], out: Path) -> list[str]:
+    """One line per failed record: model, ratio, runtime, the artifact's path and the error."""
+    return [f"{r.model} {ratio_tag(r.ratio)} {r.runtime} ({artifact_dir(out, r.model, r.ratio) / r.artifact}): "
+            f"{r.error}" for r in records if r.failed]

@@ -1,4 +1,6 @@
-"""Measurement settings per preset (smoke, quick, paper): batch sizes, repetitions, threads, accuracy images.
+"""Measurement settings per preset (smoke, quick, paper): batch sizes, repetitions, threads, child time limit.
+
+Accuracy is computed on the training preset's test images (prune.presets.test_limit), the same in every stage.
 
 quick is sized so that 4 models x 10 ratios x 6 CPU runtimes, each timed next to the dense pair, take about 6
 minutes on 2 cores: ResNet-18 is timed at batch 8 and ResNet-50 at batch 4 next to batch 1 (a ResNet-50 forward at
@@ -8,7 +10,7 @@ batch 64 takes 2 s dense and ten times longer through im2col + CSR at low sparsi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bench.config import MeasureConfig
 from bench.latency import RepsPolicy
@@ -25,7 +27,6 @@ class MeasurePreset:
     batch_overrides: dict[str, int]  # model -> larger batch
     reps: RepsPolicy
     threads: int | None  # intra-op threads; None: every logical core
-    accuracy_images: dict[str, int | None] = field(default_factory=dict)  # dataset -> first N test images; absent: all
     child_timeout_s: float = 600.0  # a measurement taking longer is recorded as failed
 
     def larger_batch(self, model: str, override: int | None = None) -> int:
@@ -36,14 +37,14 @@ class MeasurePreset:
 PRESETS: dict[str, MeasurePreset] = {
     "smoke": MeasurePreset("smoke", batch_size=8, batch_overrides={},
                            reps=RepsPolicy(warmup=1, min_reps=3, max_reps=20, max_seconds=0.05),
-                           threads=1, accuracy_images={"mnist": 512, "cifar10": 64}, child_timeout_s=120.0),
+                           threads=1, child_timeout_s=120.0),
     "quick": MeasurePreset("quick", batch_size=64, batch_overrides={"resnet18": 8, "resnet50": 4},
                            reps=RepsPolicy(warmup=1, min_reps=3, max_reps=1000, max_seconds=0.15),
-                           threads=2, accuracy_images={"mnist": None, "cifar10": 256}, child_timeout_s=300.0),
+                           threads=2, child_timeout_s=300.0),
     "paper": MeasurePreset("paper", batch_size=64, batch_overrides={},
                            reps=RepsPolicy(warmup=10, min_reps=20, max_reps=2000, max_seconds=3.0,
                                            target_rel_error=0.005),
-                           threads=None, accuracy_images={}, child_timeout_s=3600.0),
+                           threads=None, child_timeout_s=3600.0),
 }
 
 
@@ -60,14 +61,13 @@ class MeasureSettings:
     threads: int
     batch_sizes: dict[str, tuple[int, ...]]  # model -> batch sizes timed, 1 first
     reps: RepsPolicy
-    accuracy_images: dict[str, int | None]  # model -> first N test images used for accuracy (None: all)
     child_timeout_s: float
 
     def to_dict(self) -> dict:
         """JSON-serialisable form (recorded in results.json's environment)."""
         return {"preset": self.preset, "threads": self.threads,
                 "batch_sizes": {m: list(b) for m, b in self.batch_sizes.items()}, "reps": self.reps.to_dict(),
-                "accuracy_images": self.accuracy_images, "child_timeout_s": self.child_timeout_s}
+                "child_timeout_s": self.child_timeout_s}
 
 
 def resolve_settings(preset_name: str, mcfg: MeasureConfig) -> MeasureSettings:
@@ -75,5 +75,4 @@ def resolve_settings(preset_name: str, mcfg: MeasureConfig) -> MeasureSettings:
     preset = get_measure_preset(preset_name)
     threads = mcfg.threads or preset.threads or os.cpu_count() or 1
     batches = {m: tuple(dict.fromkeys((1, preset.larger_batch(m, mcfg.batch_size)))) for m in MODELS}
-    images = {m: preset.accuracy_images.get(spec.dataset) for m, spec in MODELS.items()}
-    return MeasureSettings(preset.name, threads, batches, preset.reps, images, preset.child_timeout_s)
+    return MeasureSettings(preset.name, threads, batches, preset.reps, preset.child_timeout_s)

@@ -38,15 +38,17 @@ class EvalData:
         return min(VERIFY_BATCH, len(self.x))
 
 
-def load_eval_data(model: str, data_dir: Path, download: bool, seed: int) -> EvalData:
-    """The model's test split via prune.data, or a seeded random batch with the reason when it is unavailable."""
+def load_eval_data(model: str, data_dir: Path, download: bool, seed: int,
+                   test_limit: int | None = None) -> EvalData:
+    """The first `test_limit` images of the model's test split (all when None; pass the preset's, which prune
+    and measure use too), or a seeded random batch with the reason when the dataset is unavailable."""
     from prune.data import load_test_tensors
 
     try:
         test = load_test_tensors(get_model_spec(model).dataset, data_dir, download)
     except DatasetUnavailable as exc:
         return random_eval_data(model, seed, f"no test data ({exc})")
-    return EvalData(test.x, test.y, test.source, None)
+    return EvalData(test.x[:test_limit], test.y[:test_limit], test.source, None)
 
 
 def random_eval_data(model: str, seed: int, note: str) -> EvalData:

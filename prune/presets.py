@@ -75,11 +75,11 @@ PRESETS: dict[str, Preset] = {
          "resnet50": _resnet(epochs=1, train_limit=64, test_limit=64)}),
     "quick": Preset(
         "quick", "the default: LeNets to ~97% on MNIST (or the 4,000 embedded digits) in seconds of CPU; "
-                 "ResNets 1 epoch on 2,000 CIFAR-10 images, tested on 500 (far below paper accuracy)",
+                 "ResNets 1 epoch on 2,000 CIFAR-10 images, tested on 256 (far below paper accuracy)",
         {"lenet300_100": _lenet(epochs=15, lr=0.1, weight_decay=5e-4, max_shift=1),
          "lenet5": _lenet(epochs=4, max_shift=1),  # lr 0.1 diverges (Caffe's LeNet-5: no ReLU after convs)
-         "resnet18": _resnet(epochs=1, train_limit=2000, test_limit=500),
-         "resnet50": _resnet(epochs=1, train_limit=2000, test_limit=500)}),
+         "resnet18": _resnet(epochs=1, train_limit=2000, test_limit=256),
+         "resnet50": _resnet(epochs=1, train_limit=2000, test_limit=256)}),
     "paper": Preset(
         "paper", "the study's protocol on full datasets (GPU): LeNets 20 epochs, ResNets 200 epochs of SGD "
                  "with cosine decay, crops and flips",
@@ -88,6 +88,11 @@ PRESETS: dict[str, Preset] = {
          "resnet18": _resnet(epochs=200, lr_schedule="cosine"),
          "resnet50": _resnet(epochs=200, lr_schedule="cosine")}),
 }
+
+
+def eval_limit(preset: str, model: str) -> int | None:
+    """How many leading test images every stage evaluates `model` on under `preset` (None: the whole split)."""
+    return get_preset(preset).settings(model).test_limit
 
 
 def get_preset(name: str) -> Preset:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from bench.cli import build_parser, main
 from prune.config import checkpoint_path, sweep_path
 from prune.io import save_checkpoint
 from prune.models import build_model
@@ -73,3 +73,8 @@ def test_prune_with_the_smoke_preset_exits_zero_and_writes_the_sweep(run, tmp_pa
     status, err = run("prune", "--models", "lenet300_100", "--ratios", "0,90", "--preset", "smoke")
     assert status == 0, err
     assert sweep_path(tmp_path / "out", "lenet300_100").is_file()
+
+
+def test_duplicate_ratios_and_models_are_merged():
+    args = build_parser().parse_args(["prune", "--ratios", "0,50,50.0,90,50", "--models", "lenet5,lenet5"])
+    assert args.ratios == (0.0, 50.0, 90.0) and args.models == ("lenet5",)

@@ -12,6 +12,7 @@ import torch
 from rich.console import Console
 
 import bench.measure
+from bench.cli import main
 from bench.config import MeasureConfig
 from bench.measure import run_measure
 from bench.records import SCHEMA_VERSION, Record
@@ -23,6 +24,7 @@ from export.verify import EvalData
 from prune.config import RunConfig
 from prune.errors import ArtifactError, UsageError
 from prune.models import example_input
+from prune.presets import eval_limit
 
 MODEL = "lenet300_100"
 RATIOS = (0, 90)
@@ -31,10 +33,17 @@ CPU_RUNTIMES = ["torch-masked", "torch-dense", "torch-sparse", "torch-auto", "or
 
 @pytest.fixture(scope="module")
 def fixture_images(images):
-    """The stage sees the fixture's test images instead of a dataset (module-wide)."""
+    """The stage sees the fixture's test images instead of a dataset (module-wide); yields the limits asked for."""
+    limits = []
+
+    def load(model, data_dir, download, seed, limit):
+        limits.append(limit)
+        data = images(model)
+        return EvalData(data.x[:limit], data.y[:limit], data.source, data.note)
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bench.measure, "load_eval_data", lambda model, data_dir, download, seed: images(model))
-        yield
+        patch.setattr(bench.measure, "load_eval_data", load)
+        yield limits
 
 
 @pytest.fixture
@@ -188,15 +197,47 @@ def test_a_run_with_fewer_runtimes_keeps_the_matching_records(measured, monkeypa
     assert [r.key for r in subset] == [(MODEL, ratio, "torch-dense") for ratio in RATIOS]
 
 
+def flip_a_bit(path) -> None:
+    """Corrupt a file in place without changing its size."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
 def test_a_failing_measurement_becomes_a_failed_record(out):
-    with (artifact_dir(out, MODEL, 90) / "dense.pt").open("ab") as f:
-        f.write(b"tampered")
-    records, printed = measure(out, MeasureConfig(runtimes=("torch-dense", "ort-dense")))
+    flip_a_bit(artifact_dir(out, MODEL, 90) / "dense.pt")
+    records, _ = measure(out, MeasureConfig(runtimes=("torch-dense", "ort-dense")))
     failed = [r for r in records if r.failed]
     assert [r.key for r in failed] == [(MODEL, 90, "torch-dense")]
     assert "sha256" in failed[0].error and failed[0].latency_ms == {} and failed[0].param_bytes is None
-    assert "failed: lenet300_100 r90 torch-dense" in printed
     assert len(read_results(out)["records"]) == 4
+
+
+def test_a_run_with_a_corrupted_artifact_exits_1_and_ends_listing_the_file(out, capsys):
+    flip_a_bit(artifact_dir(out, MODEL, 90) / "dense.pt")
+    status = main(["measure", "--models", MODEL, "--ratios", "0,90", "--out", str(out), "--preset", "smoke",
+                   "--runtimes", "torch-dense,ort-dense"])
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert status == 1
+    assert printed[-2].startswith("1 measurement(s) failed")
+    assert f"{artifact_dir(out, MODEL, 90) / 'dense.pt'}" in printed[-1] and "sha256" in printed[-1]
+    assert len(read_results(out)["records"]) == 4
+
+
+def test_a_failed_record_is_measured_again_on_the_next_run(out, monkeypatch):
+    dense = artifact_dir(out, MODEL, 90) / "dense.pt"
+    intact = dense.read_bytes()
+    flip_a_bit(dense)
+    measure(out, MeasureConfig(runtimes=("torch-dense",)))
+    dense.write_bytes(intact)
+    records, _ = measure(out, MeasureConfig(runtimes=("torch-dense",)))
+    assert not any(r.failed for r in records)
+
+
+def test_accuracy_uses_the_presets_test_images_and_says_how_many(measured, fixture_images, images):
+    _, records, _ = measured
+    assert set(fixture_images) == {eval_limit("smoke", MODEL)}
+    assert {r.test_images for r in records} == {len(images(MODEL).y[:eval_limit("smoke", MODEL)])}
 
 
 def test_accuracy_is_none_with_the_reason_when_the_dataset_is_missing(out, monkeypatch):
