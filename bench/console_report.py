@@ -13,10 +13,11 @@ from rich.text import Text
 
 from bench.findings import Finding
 from bench.report_data import RunResults
-from bench.report_tables import FigureTable, model_tables
+from bench.report_tables import UNSTABLE_LEGEND, FigureTable, model_tables
 
 BEST_MARK = "*"
-LEGEND = f"{BEST_MARK} best in column: lowest size, memory and latency; highest accuracy"
+LEGEND = (f"{BEST_MARK} best in column: lowest size, memory and latency (ranked by the ratio to dense); "
+          f"highest accuracy. {UNSTABLE_LEGEND}")
 ENVIRONMENT_SUMMARY = ("cpu", "logical_cores", "threads", "torch", "onnxruntime", "gpu", "preset")
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import median
 
-from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, ArtifactFile, Record
+from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, UNSTABLE_IQR, ArtifactFile, Record
 from bench.report_data import MASKED_RUNTIME
-from bench.report_tables import Figure, fmt_ratio, fmt_x
+from bench.report_tables import Figure, fmt_ratio, fmt_x, is_unstable
 
 @dataclass(frozen=True)
 class Finding:
@@ -122,15 +122,21 @@ def memory_finding(records: list[Record]) -> Finding:
 
 
 def relative_p50(batch: str) -> Figure:
-    """A record's p50 at `batch` as a ratio to dense (paired in its own process when it could be): comparing two
-    runtimes by these ratios cancels the noise between their processes."""
+    """A record's p50 at `batch` as a ratio to dense (paired in its own process when it could be): comparing
+    two runtimes by these ratios cancels the noise between their processes."""
     return lambda r: r.to_dense.get(f"p50_ms@{batch}")
 
 
+def stable_p50(batch: str) -> Figure:
+    """relative_p50, or None when the record flags that latency unstable: too noisy to found a claim on."""
+    return lambda r: None if is_unstable(r, batch) else r.to_dense.get(f"p50_ms@{batch}")
+
+
 def _fastest(records: list[Record], model: str, ratio: float, batch: str) -> str | None:
+    """The stable runtime with the lowest paired p50 at one model, ratio and batch, x the dense one there."""
     index = _index(records)
     dense = index.get((model, ratio, BASELINE_RUNTIME))
-    figure = relative_p50(batch)
+    figure = stable_p50(batch)
     timed = [(figure(r), r.runtime) for r in records if (r.model, r.ratio) == (model, ratio)]
     timed = [(x, name) for x, name in timed if x is not None]
     base = figure(dense) if dense else None
@@ -152,16 +158,20 @@ def latency_finding(records: list[Record]) -> Finding:
     for model in dict.fromkeys(r.model for r in records):
         mine = [r for r in records if r.model == model]
         values = [v for b in batches
-                  for v in ratios_to(mine, MASKED_RUNTIME, BASELINE_RUNTIME, relative_p50(b))]
+                  for v in ratios_to(mine, MASKED_RUNTIME, BASELINE_RUNTIME, stable_p50(b))]
         if values:
             per_model[model] = values
+    unstable = sum(len(ratios_to(records, MASKED_RUNTIME, BASELINE_RUNTIME, relative_p50(b)))
+                   - len(ratios_to(records, MASKED_RUNTIME, BASELINE_RUNTIME, stable_p50(b)))
+                   for b in batches)
+    left_out = f"; {unstable} left out as unstable, IQR > {UNSTABLE_IQR:.0%} of median" if unstable else ""
     if per_model:
         every = [v for values in per_model.values() for v in values]
         parts = [f"{model} median {fmt_x(median(values))} ({span(values)})"
                  for model, values in per_model.items()]
         overhead = (f"The masked model ({MASKED_RUNTIME}) is slower than {BASELINE_RUNTIME} in "
                     f"{sum(v > 1 for v in every)} of {len(every)} p50 comparisons at ratios > 0 (same model, "
-                    f"ratio and batch size): {'; '.join(parts)}. Its pre-forward hook recomputes "
+                    f"ratio and batch size{left_out}): {'; '.join(parts)}. Its pre-forward hook recomputes "
                     "weight = weight_orig * weight_mask on every call.")
     else:
         overhead = _missing("latency overhead")
@@ -171,10 +181,10 @@ def latency_finding(records: list[Record]) -> Finding:
         text = "; ".join(f"batch {b} {c}" for b, c in per_batch if c)
         if text:
             clauses.append(f"{model} at {fmt_ratio(ratio)}%: {text}")
-    remedy = (f"Fastest runtime at the highest ratio (p50, x {BASELINE_RUNTIME} at that ratio): "
+    remedy = (f"Fastest stable runtime at the highest ratio (p50, x {BASELINE_RUNTIME} at that ratio): "
               + " | ".join(clauses) + "."
-              if clauses else f"{BASELINE_RUNTIME} latency was not recorded at the highest ratio, "
-                              "so no runtime is named fastest.")
+              if clauses else f"{BASELINE_RUNTIME} latency was not recorded, or not stable, at the highest "
+                              "ratio, so no runtime is named fastest.")
     return Finding("latency", overhead, remedy)
 
 

@@ -7,7 +7,10 @@ from pathlib import Path
 
 from bench.findings import Finding
 from bench.report_data import RESULTS_FILE, RunResults
-from bench.report_tables import MISSING, FigureTable, accuracy_notes, fmt_ratio, model_tables
+from bench.report_detail import GZIP_NOTE, gzip_table, latency_detail_table
+from bench.report_paths import path_roots, relative_paths, shown_out
+from bench.report_tables import (MISSING, UNSTABLE_LEGEND, FigureTable, accuracy_images_text, accuracy_notes,
+                                 fmt_ratio, model_tables)
 
 # results.json config keys -> `python -m bench` options, in the order the command line shows them
 OPTIONS = (("models", "--models"), ("ratios", "--ratios"), ("preset", "--preset"), ("schedule", "--schedule"),
@@ -32,8 +35,8 @@ def _option_value(value) -> str:
     return fmt_ratio(value) if isinstance(value, float) else str(value)
 
 
-def commands(config: dict, out: Path) -> list[str]:
-    """The command lines that reproduce this run and this report."""
+def commands(config: dict, out: Path | str) -> list[str]:
+    """The command lines that reproduce this run and this report, with `out` as the run directory."""
     flat = {key.rsplit(".", 1)[-1]: value for key, value in flat_config(config).items()}
     args = [f"{flag} {_option_value(flat[key])}" for key, flag in OPTIONS
             if flat.get(key) not in (None, [], "")]
@@ -84,18 +87,37 @@ def sweep_table(sweeps: dict[str, dict]) -> list[str]:
     return lines
 
 
+def model_section(results: RunResults, model: str) -> list[str]:
+    """One model's tables: the compact ones, gzip sizes, and the latency detail folded away."""
+    lines = [f"## {model}", "", f"{accuracy_images_text(results, model).capitalize()}.", ""]
+    lines += [f"Accuracy n/a: {note}" for note in accuracy_notes(results, model)]
+    lines += [""] if accuracy_notes(results, model) else []
+    for table in [*model_tables(results, model), gzip_table(results, model)]:
+        lines += markdown_table(table)
+    if results.batches(model):
+        lines += ["<details><summary>Latency detail: p95, IQR and throughput of every record</summary>", "",
+                  *markdown_table(latency_detail_table(results, model)), "</details>", ""]
+    if results.record_notes(model):
+        lines += ["Per-measurement notes:", ""]
+        lines += [f"- {line}" for line in results.record_notes(model)] + [""]
+    return lines
+
+
 def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str, dict],
                     plots: list[Path], out: Path) -> str:
-    """The whole report.md text."""
+    """The whole report.md text; absolute paths shown relative to the run directory or home."""
     lines = ["# prunebench report", "",
              f"Built only from `{RESULTS_FILE}` ({len(results.records)} records) and the sweep records by "
              "`python -m bench report`. Bold marks the best cell of each column: lowest size, memory and "
-             "latency; highest accuracy. `x` figures are ratios to the same model's dense figure at ratio 0.",
+             "latency (ranked by the ratio to dense); highest accuracy. `x` figures are ratios to the same "
+             f"model's dense figure at ratio 0. {UNSTABLE_LEGEND}. {GZIP_NOTE}. Paths are relative to the "
+             "run directory (`.` when it was given as an absolute path) or to home (`~`).",
              "",
              "## Environment", "", *key_value_table(results.environment), "",
              "## Configuration", "", f"Preset: **{results.config.get('preset', MISSING)}**", "",
              *key_value_table(flat_config(results.config)), "",
-             "## Commands", "", "```sh", *commands(results.config, out), "```", "", "## Findings", ""]
+             "## Commands", "", "```sh", *commands(results.config, shown_out(out)), "```", "",
+             "## Findings", ""]
     for n, finding in enumerate(items, 1):
         lines += [f"{n}. **{finding.topic.capitalize()}.** {finding.overhead}", f"   {finding.remedy}", ""]
     lines += ["## Plots", ""]
@@ -111,12 +133,5 @@ def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str,
         lines += [f"- {r.model} at {fmt_ratio(r.ratio)}% {r.runtime}: {_cell(r.error or '')}"
                   for r in results.failures()] + [""]
     for model in results.models():
-        lines += [f"## {model}", ""]
-        lines += [f"Accuracy n/a: {note}" for note in accuracy_notes(results, model)]
-        lines += [""] if accuracy_notes(results, model) else []
-        for table in model_tables(results, model):
-            lines += markdown_table(table)
-        if results.record_notes(model):
-            lines += ["Per-measurement notes:", ""]
-            lines += [f"- {line}" for line in results.record_notes(model)] + [""]
-    return "\n".join(lines).rstrip() + "\n"
+        lines += model_section(results, model)
+    return relative_paths("\n".join(lines).rstrip() + "\n", path_roots(results.config, out))

@@ -115,7 +115,7 @@ def covered_config(config: dict, records: list[Record]) -> dict:
 def artifact_files(manifests: dict[tuple[str, float], dict]) -> list[ArtifactFile]:
     """The size of every artifact the manifests list, with its ratio to the same model's dense.pt at ratio 0."""
     files = [ArtifactFile(model, ratio, manifest["sparsity"], entry["format"], entry["file"], entry["bytes"],
-                          entry["gzip_bytes"], manifest["fp32_ref_bytes"])
+                          entry["gzip_bytes"], manifest["fp32_ref_bytes"], gzip_note=entry["gzip_note"])
              for (model, ratio), manifest in manifests.items() for entry in manifest["artifacts"]]
     attach_file_ratios(files)
     return files
@@ -164,7 +164,7 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
         max_abs_diff=found.get("max_abs_diff"), paired_dense_ms=found.get("paired_dense_ms", {}), notes=notes,
         layer_choice=found.get("layer_choice", {}),
         artifact_sha256=entry["sha256"], error=result.error,
-        test_images=data.test_images if accuracy is not None else None, gzip_note=entry.get("gzip_note"))
+        test_images=data.test_images if accuracy is not None else None, gzip_note=entry["gzip_note"])
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""PNG plots of the records: accuracy vs ratio (the study's Figure 4), bytes and p50 latency vs ratio."""
+"""PNG plots of the records: accuracy vs ratio (the study's Figure 4, its own curves dashed), bytes and p50
+latency vs ratio."""
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from itertools import cycle
 from pathlib import Path
@@ -16,10 +18,12 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from bench.report_data import RunResults  # noqa: E402
-from bench.report_tables import accuracy_notes, fmt_bytes, fmt_ratio  # noqa: E402
+from bench.report_tables import UNSTABLE_MEANING, fmt_bytes, fmt_ratio, is_unstable  # noqa: E402
+from bench.study_reference import StudyCurve, study_curves  # noqa: E402
 from prune.io import atomic_path  # noqa: E402
 
 DPI = 110
+CAPTION_WIDTH = 110  # characters per line of a caption under the axes
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 # every other series hollow and larger, so equal lines (dense.pt and model.onnx) both stay visible
 
@@ -60,14 +64,24 @@ def _series(ratios: list[float], value: Callable[[float], float | None]) -> tupl
     return [i for i, v in points if v is not None], [v for _, v in points if v is not None]
 
 
-def _panels(count: int, columns: int, size: tuple[float, float]) -> tuple[Figure, list[Axes]]:
-    rows = -(-count // columns)
+def _grid(rows: int, columns: int, size: tuple[float, float]) -> tuple[Figure, list[list[Axes]]]:
     fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False,
                              layout="constrained")
-    flat = list(axes.flat)
+    return fig, [list(row) for row in axes]
+
+
+def _panels(count: int, columns: int, size: tuple[float, float]) -> tuple[Figure, list[Axes]]:
+    fig, grid = _grid(-(-count // columns), columns, size)
+    flat = [ax for row in grid for ax in row]
     for ax in flat[count:]:
         ax.set_visible(False)
     return fig, flat[:count]
+
+
+def _caption(fig: Figure, lines: list[str]) -> None:
+    """Notes under the axes, wrapped, so they never take room from the plot."""
+    text = "\n".join(wrapped for line in lines for wrapped in textwrap.wrap(line, CAPTION_WIDTH))
+    fig.text(0.01, 0.0, text, ha="left", va="top", fontsize=8, color="dimgray")
 
 
 def _shared_legend(fig: Figure, axes: list[Axes]) -> None:
@@ -88,26 +102,40 @@ def _message(text: str) -> Figure:
     return fig
 
 
-def accuracy_plot(results: RunResults, path: Path) -> Path:
-    """Top-1 accuracy against pruning ratio, one line per model; models without accuracy say why."""
+def accuracy_figure(results: RunResults, curves: dict[str, StudyCurve]) -> Figure:
+    """Top-1 accuracy against pruning ratio, one line per model, the study's reported curve dashed in the same
+    colour; a caption names the models without accuracy and says when the study's curves are missing."""
     ratios = sorted({r.ratio for r in results.records})
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    missing = []
-    for model in results.models():
+    unmeasured = []
+    for n, model in enumerate(results.models()):
         xs, ys = _series(ratios, lambda ratio: getattr(results.reference(model, ratio), "accuracy", None))
         if ys:
-            ax.plot(xs, ys, marker="o", label=model)
+            ax.plot(xs, ys, marker="o", color=f"C{n}", label=model)
         else:
-            missing.append(f"{model}: n/a ({'; '.join(accuracy_notes(results, model)) or 'not measured'})")
+            unmeasured.append(model)
+        if model in curves:
+            xs, ys = _series(ratios, curves[model].accuracy.get)
+            ax.plot(xs, ys, linestyle="--", color=f"C{n}", alpha=0.7,
+                    label=f"{model}, study {curves[model].table}")
     _ratio_axis(ax, ratios)
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title("Accuracy vs pruning ratio")
-    if missing:
-        ax.text(0.01, 0.02, "\n".join(missing), transform=ax.transAxes, fontsize=8, va="bottom",
-                color="dimgray")
     if ax.lines:
-        ax.legend(loc="lower left" if not missing else "center left")
-    return save_png(fig, path)
+        fig.legend(loc="outside right upper", fontsize=8)
+    drawn = [m for m in results.models() if m in curves]
+    notes = [f"Dashed: the study's reported accuracy ({', '.join(drawn)})." if drawn else
+             "The study's curves (Table 1: MNIST, Table 2: CIFAR-10) are not drawn: bench/study_reference.py "
+             "holds no numbers for these models yet."]
+    if unmeasured:
+        notes.append(f"No measured accuracy for {', '.join(unmeasured)}: the reason is in report.md.")
+    _caption(fig, notes)
+    return fig
+
+
+def accuracy_plot(results: RunResults, path: Path) -> Path:
+    """The accuracy figure with the study's curves that hold numbers."""
+    return save_png(accuracy_figure(results, study_curves()), path)
 
 
 def bytes_plot(results: RunResults, path: Path) -> Path:
@@ -117,11 +145,13 @@ def bytes_plot(results: RunResults, path: Path) -> Path:
     for ax, model in zip(axes, models):
         ratios = results.ratios(model)
         for n, (artifact, marker) in enumerate(zip(results.artifacts(model), cycle(MARKERS))):
-            xs, ys = _series(ratios, lambda ratio: getattr(results.file(model, ratio, artifact), "file_bytes",
-                                                           None))
-            ax.plot(xs, ys, marker=marker, markersize=6 if n % 2 else 4, fillstyle="none" if n % 2 else "full",
-                    alpha=0.85, label=artifact)
-        xs, ys = _series(ratios, lambda ratio: getattr(results.reference(model, ratio), "fp32_ref_bytes", None))
+            sizes = {ratio: getattr(results.file(model, ratio, artifact), "file_bytes", None)
+                     for ratio in ratios}
+            ax.plot(*_series(ratios, sizes.get), marker=marker, markersize=6 if n % 2 else 4,
+                    fillstyle="none" if n % 2 else "full", alpha=0.85, label=artifact)
+        references = {ratio: getattr(results.reference(model, ratio), "fp32_ref_bytes", None)
+                      for ratio in ratios}
+        xs, ys = _series(ratios, references.get)
         ax.plot(xs, ys, color="black", linestyle="--", label="fp32 reference")
         _log_y(ax, fmt_bytes)
         _ratio_axis(ax, ratios)
@@ -132,33 +162,48 @@ def bytes_plot(results: RunResults, path: Path) -> Path:
     return save_png(fig, path)
 
 
-def latency_plot(results: RunResults, path: Path) -> Path:
-    """p50 latency of every runtime against ratio: one row of panels per model, one column per batch size."""
-    models = results.models()
-    batches = sorted({b for m in models for b in results.batches(m)})
-    if not batches:
-        return save_png(_message("no latency was recorded in this run"), path)
-    fig, axes = _panels(len(models) * len(batches), len(batches), (6, 3.6))
-    panels = iter(axes)
-    for model in models:
-        ratios = results.ratios(model)
-        for batch, ax in zip(batches, panels):
-            for n, (runtime, marker) in enumerate(zip(results.runtimes(model), cycle(MARKERS))):
-                xs, ys = _series(ratios, lambda ratio: _p50(results, model, ratio, runtime, batch))
-                ax.plot(xs, ys, marker=marker, markersize=6 if n % 2 else 4, fillstyle="none" if n % 2 else "full",
-                        alpha=0.85, label=runtime)
-            _log_y(ax, lambda ms: f"{ms:g}")
-            _ratio_axis(ax, ratios)
-            ax.set_ylabel("p50 latency (ms)")
-            ax.set_title(f"{model}, batch {batch}")
-    _shared_legend(fig, axes)
+def _latency_panel(ax: Axes, results: RunResults, model: str, batch: int) -> None:
+    """Every runtime's p50 at one batch size; unstable figures ringed."""
+    ratios = results.ratios(model)
+    shaky = []
+    for n, (runtime, marker) in enumerate(zip(results.runtimes(model), cycle(MARKERS))):
+        records = [results.get(model, ratio, runtime) for ratio in ratios]
+        p50 = {ratio: r.p50_ms(batch) for ratio, r in zip(ratios, records) if r}
+        xs, ys = _series(ratios, p50.get)
+        ax.plot(xs, ys, marker=marker, markersize=6 if n % 2 else 4, fillstyle="none" if n % 2 else "full",
+                alpha=0.85, label=runtime)
+        shaky += [(i, r.p50_ms(batch)) for i, r in enumerate(records) if is_unstable(r, batch)]
+    if shaky:
+        ax.plot(*zip(*shaky), linestyle="none", marker="o", markersize=11, fillstyle="none", color="black",
+                alpha=0.6, label=f"ringed: {UNSTABLE_MEANING}")
+    _log_y(ax, lambda ms: f"{ms:g}")
+    _ratio_axis(ax, ratios)
+    ax.set_ylabel("p50 latency (ms)")
+    ax.set_title(f"{model}, batch {batch}")
+
+
+def latency_figure(results: RunResults) -> Figure:
+    """p50 latency of every runtime against ratio: a row per model, a panel per batch size it was timed at."""
+    models = [m for m in results.models() if results.batches(m)]
+    if not models:
+        return _message("no latency was recorded in this run")
+    fig, grid = _grid(len(models), max(len(results.batches(m)) for m in models), (6, 3.6))
+    drawn = []
+    for row, model in zip(grid, models):
+        batches = results.batches(model)
+        for ax in row[len(batches):]:
+            ax.set_visible(False)
+        for ax, batch in zip(row, batches):
+            _latency_panel(ax, results, model, batch)
+            drawn.append(ax)
+    _shared_legend(fig, drawn)
     fig.suptitle("p50 latency vs pruning ratio")
-    return save_png(fig, path)
+    return fig
 
 
-def _p50(results: RunResults, model: str, ratio: float, runtime: str, batch: int) -> float | None:
-    record = results.get(model, ratio, runtime)
-    return record.p50_ms(batch) if record else None
+def latency_plot(results: RunResults, path: Path) -> Path:
+    """The latency figure as a PNG."""
+    return save_png(latency_figure(results), path)
 
 
 PLOTS: dict[str, Callable[[RunResults, Path], Path]] = {

@@ -9,18 +9,21 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.records import DENSE_ARTIFACT, Record
+from bench.records import DENSE_ARTIFACT, UNSTABLE_IQR, Record
 from bench.report_data import RunResults
 
 LOWER = "lower"  # smaller is better: sizes, memory, latency
 HIGHER = "higher"  # larger is better: accuracy
 MISSING = "-"  # a figure the measurement did not produce
-NOT_AVAILABLE = "n/a"  # accuracy that could not be measured, with a stated reason
+NOT_AVAILABLE = "n/a"  # a figure that could not be measured, with a stated reason
+UNSTABLE_MARK = "†"  # after a latency whose record flags it unstable
+UNSTABLE_MEANING = f"IQR > {UNSTABLE_IQR:.0%} of median: noisy, not a finding"
+UNSTABLE_LEGEND = f"{UNSTABLE_MARK} {UNSTABLE_MEANING}"
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell: the raw value (for ranking), its text, and whether it is the best of its column."""
+    """One table cell: the value it is ranked by, its text, and whether it is the best of its column."""
 
     value: float | None
     text: str
@@ -120,6 +123,26 @@ def accuracy_notes(results: RunResults, model: str) -> list[str]:
                               and r.accuracy is None and r.accuracy_note and not r.failed))
 
 
+def accuracy_images_text(results: RunResults, model: str) -> str:
+    """How many test images the accuracy of `model` was computed on, or that it was not measured."""
+    measured = [r for r in results.records if r.model == model and r.accuracy is not None and not r.failed]
+    counts = sorted({r.test_images for r in measured if r.test_images})
+    if counts:
+        return f"accuracy on {' / '.join(f'{n:,}' for n in counts)} test images"
+    return "accuracy on an unrecorded number of test images" if measured else "accuracy not measured"
+
+
+def is_unstable(record: Record | None, batch: int | str) -> bool:
+    """Whether the record's latency at `batch` is flagged unstable (IQR over UNSTABLE_IQR of its median)."""
+    stats = record.latency_ms.get(str(batch)) if record else None
+    return bool(stats and stats.unstable)
+
+
+def marked(text: str, unstable: bool) -> str:
+    """`text` with the unstable mark when its figure is flagged unstable."""
+    return text + UNSTABLE_MARK if unstable and text != MISSING else text
+
+
 def _leading_columns(results: RunResults, model: str) -> list[Column]:
     refs = [results.reference(model, ratio) for ratio in results.ratios(model)]
     sparsity = [r.sparsity if r else None for r in refs]
@@ -139,11 +162,12 @@ def size_table(results: RunResults, model: str) -> FigureTable:
         values = [f.file_bytes if f else None for f in files]
         texts = [with_x(fmt_bytes(v), f.to_dense if f else None) for v, f in zip(values, files)]
         columns.append(ranked(artifact, values, texts, LOWER))
-    references = [r.fp32_ref_bytes if r else None for r in (results.reference(model, ratio) for ratio in ratios)]
-    texts = [with_x(fmt_bytes(b), b / dense_bytes if b is not None and dense_bytes else None) for b in references]
+    references = [getattr(results.reference(model, ratio), "fp32_ref_bytes", None) for ratio in ratios]
+    texts = [with_x(fmt_bytes(b), b / dense_bytes if b is not None and dense_bytes else None)
+             for b in references]
     columns.append(ranked("fp32 ref", references, texts, LOWER))
-    notes = accuracy_notes(results, model)
-    caption = "; ".join(f"accuracy n/a: {note}" for note in notes) or None
+    notes = [f"n/a: {note}" for note in accuracy_notes(results, model)]
+    caption = "; ".join([accuracy_images_text(results, model), *notes])
     title = f"{model} - file size (bytes, x dense.pt at ratio 0) with sparsity and accuracy (%)"
     return FigureTable(title, [fmt_ratio(r) for r in ratios], columns, caption)
 
@@ -163,17 +187,32 @@ def _runtime_table(results: RunResults, model: str, title: str, figure: str, val
     return FigureTable(f"{model} - {title}", [fmt_ratio(r) for r in ratios], columns)
 
 
+def latency_table(results: RunResults, model: str, batch: int) -> FigureTable:
+    """p50 at `batch` of every runtime with its ratio to dense. Best is the lowest ratio to dense (paired: to
+    the dense model timed in the same process: p50s of two processes differ by up to 2x), never unstable."""
+    ratios = results.ratios(model)
+    columns = []
+    flagged = False
+    for runtime in results.runtimes(model):
+        recs = [results.get(model, ratio, runtime) for ratio in ratios]
+        paired = [r.to_dense.get(f"p50_ms@{batch}") if r else None for r in recs]
+        shaky = [is_unstable(r, batch) for r in recs]
+        texts = [marked(with_x(fmt_ms(r.p50_ms(batch) if r else None), x), u)
+                 for r, x, u in zip(recs, paired, shaky)]
+        columns.append(ranked(runtime, [None if u else x for x, u in zip(paired, shaky)], texts, LOWER))
+        flagged = flagged or any(shaky)
+    caption = UNSTABLE_LEGEND if flagged else None
+    title = f"{model} - p50 latency at batch {batch} (ms, x torch-dense at ratio 0)"
+    return FigureTable(title, [fmt_ratio(r) for r in ratios], columns, caption)
+
+
 def model_tables(results: RunResults, model: str) -> list[FigureTable]:
     """Every table of one model: size, parameter bytes, peak RSS, and p50 latency per batch size."""
-    tables = [
+    return [
         size_table(results, model),
         _runtime_table(results, model, "parameter bytes held (x torch-dense at ratio 0)", "param_bytes",
                        lambda r: r.param_bytes, fmt_bytes),
         _runtime_table(results, model, "peak RSS of the measuring process (x torch-dense at ratio 0)",
                        "peak_rss_bytes", lambda r: r.peak_rss_bytes, fmt_bytes),
+        *(latency_table(results, model, batch) for batch in results.batches(model)),
     ]
-    for batch in results.batches(model):
-        title = f"p50 latency at batch {batch} (ms, x torch-dense at ratio 0)"
-        tables.append(_runtime_table(results, model, title, f"p50_ms@{batch}",
-                                             lambda r, b=batch: r.p50_ms(b), fmt_ms))
-    return tables

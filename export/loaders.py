@@ -1,4 +1,5 @@
-"""Loaders for every artifact: restricted unpickling only, shapes checked against the model, sha256 when given.
+"""Loaders for every artifact: restricted unpickling only, sha256 when given, every tensor's shape and dtype
+(and every mask's 0/1 values) checked against the model before it is used.
 
 Any truncated, corrupt or foreign file, or one whose sha256 differs from the manifest's, is an ArtifactError whose
 one-line message names the file and the fix.
@@ -19,7 +20,7 @@ from torch.nn.utils import prune as torch_prune
 
 from export.digest import sha256_file
 from export.onnx_io import check_onnx, session_from_bytes
-from export.packed import read_header, unpack_state
+from export.packed import header_state, read_header, unpack_state
 from export.sparse import LAYOUTS, densify, read_sparse_file
 from prune.errors import ArtifactError
 from prune.io import torch_load
@@ -77,8 +78,7 @@ def _from_packed(blob: dict, model_name: str, source: str) -> nn.Module:
     if header["model"] != model_name:
         raise ArtifactError(f"{source}: packed from model {header['model']!r}, not {model_name}; "
                             "load it with the model it was exported from")
-    shapes = {key: torch.empty(shape, device="meta") for key, shape, *_ in header["tensors"]}
-    check_state_shapes(expected_state(model_name), shapes, source, model_name)
+    check_state_shapes(expected_state(model_name), header_state(header), source, model_name)
     return _module(model_name, unpack_state(blob, header, source), source)
 
 

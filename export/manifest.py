@@ -1,9 +1,11 @@
 """manifest.json of an artifact directory: what was exported from which source, with sizes, hashes and checks.
 
-Schema: {"model", "ratio", "sparsity", "fp32_ref_bytes", "source": {"path", "sha256"}, "artifacts": [{"format",
-"file", "bytes", "gzip_bytes", "sha256", "sparsity", "max_abs_diff", "accuracy"}]}, plus "accuracy" (the
-in-memory pruned model's), "dataset" (source of the test data or null), "accuracy_note" (why accuracy is null)
-and "verify_batch" (images whose logits were compared).
+Schema: {"model", "ratio", "sparsity", "fp32_ref_bytes", "source": {"path", "sha256"}, "artifacts":
+[{"format", "file", "bytes", "gzip_bytes", "gzip_note", "sha256", "sparsity", "max_abs_diff", "accuracy"}]},
+plus "accuracy" (the in-memory pruned model's), "dataset" (source of the test data or null), "accuracy_note"
+(why accuracy is null) and "verify_batch" (images whose logits were compared). gzip_bytes is the size at zlib
+level 6 (export.digest), or null with gzip_note saying why it was not computed: exactly one of the two is
+null.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ MANIFEST_NAME = "manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
+_OPTIONAL_INT = (int, type(None))
+_OPTIONAL_STR = (str, type(None))
 TOP_FIELDS = {"model": str, "ratio": _NUMBER, "sparsity": _NUMBER, "fp32_ref_bytes": int, "source": dict,
               "artifacts": list}
-ARTIFACT_FIELDS = {"format": str, "file": str, "bytes": int, "gzip_bytes": int, "sha256": str,
-                   "sparsity": _NUMBER, "max_abs_diff": _NUMBER, "accuracy": _OPTIONAL_NUMBER}
+ARTIFACT_FIELDS = {"format": str, "file": str, "bytes": int, "gzip_bytes": _OPTIONAL_INT,
+                   "gzip_note": _OPTIONAL_STR, "sha256": str, "sparsity": _NUMBER, "max_abs_diff": _NUMBER,
+                   "accuracy": _OPTIONAL_NUMBER}
 
 
 @dataclass
@@ -33,7 +38,8 @@ class ArtifactEntry:
     format: str  # name in export.formats.FORMATS
     file: str  # file name inside the artifact directory
     bytes: int  # size on disk
-    gzip_bytes: int  # size after gzip (isal level 2)
+    gzip_bytes: int | None  # size gzipped at zlib level 6 (export.digest.GZIP_LEVEL); None: see gzip_note
+    gzip_note: str | None  # why gzip_bytes is None (file over export.digest.GZIP_MAX_BYTES), else None
     sha256: str
     sparsity: float  # percent zeros over the pruned weights, measured on the loaded artifact
     max_abs_diff: float  # max |logits - in-memory pruned model's logits| on the verification batch
@@ -43,7 +49,8 @@ class ArtifactEntry:
     def from_digest(cls, fmt: str, file: str, digest: FileDigest, sparsity: float, max_abs_diff: float,
                     accuracy: float | None) -> ArtifactEntry:
         """An entry from a file digest and the verification results."""
-        return cls(fmt, file, digest.bytes, digest.gzip_bytes, digest.sha256, sparsity, max_abs_diff, accuracy)
+        return cls(fmt, file, digest.bytes, digest.gzip_bytes, digest.gzip_note, digest.sha256, sparsity,
+                   max_abs_diff, accuracy)
 
 
 def manifest_path(directory: Path) -> Path:
@@ -73,6 +80,8 @@ def validate_manifest(manifest: object, path: Path) -> dict:
         _check_fields(entry, ARTIFACT_FIELDS, path, f"artifacts[{i}]")
         if not _SHA256.match(entry["sha256"]) or Path(entry["file"]).name != entry["file"]:
             raise _fail(path, f"artifacts[{i}] has a malformed sha256 or a file name with a directory")
+        if (entry["gzip_bytes"] is None) == (entry["gzip_note"] is None):
+            raise _fail(path, f"artifacts[{i}] needs exactly one of gzip_bytes and gzip_note")
     return manifest
 
 

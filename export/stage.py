@@ -17,6 +17,7 @@ from export.formats import FORMATS
 from export.source import require_pruned
 from prune.config import RunConfig, ratio_tag
 from prune.models import build_model, parameter_count
+from prune.presets import eval_limit
 
 __all__ = ["artifact_dir", "run_export", "summary_table", "worker_count"]
 
@@ -53,7 +54,8 @@ def run_export(cfg: RunConfig, console: Console) -> list[dict]:
         if workers == 1:
             for model, ratio in jobs:
                 progress.update(task, description=f"export {model} {ratio_tag(ratio)}")
-                results[model, ratio] = export_job(cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed)
+                limit = eval_limit(cfg.preset, model)
+                results[model, ratio] = export_job(cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed, limit)
                 progress.advance(task)
         else:
             progress.update(task, description=f"export ({workers} processes)")
@@ -77,7 +79,8 @@ def _run_parallel(cfg: RunConfig, jobs: list[tuple[str, float]],
     context = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
         futures: dict[Future, tuple[str, float]] = {
-            pool.submit(export_job, cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed): (model, ratio)
+            pool.submit(export_job, cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed,
+                        eval_limit(cfg.preset, model)): (model, ratio)
             for model, ratio in order}
         for future in as_completed(futures):
             yield futures[future], future.result()

@@ -68,7 +68,8 @@ def masked_model(name: str, state_dict: dict[str, torch.Tensor], source: str = "
 
 def check_state_shapes(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: str,
                        model: str) -> None:
-    """Raise ArtifactError unless `found` has exactly the keys and shapes of `expected`."""
+    """Raise ArtifactError naming `source` and the key unless `found` has exactly the keys, shapes and dtypes
+    of `expected`, and every pruning mask (`*.weight_mask`) holds only 0 and 1."""
     missing, extra = expected.keys() - found.keys(), found.keys() - expected.keys()
     if missing or extra:
         raise ArtifactError(f"{source}: not a {model} state (missing {sorted(missing)[:3]}, unexpected "
@@ -77,3 +78,16 @@ def check_state_shapes(expected: dict[str, torch.Tensor], found: dict[str, torch
         if tuple(found[key].shape) != tuple(tensor.shape):
             raise ArtifactError(f"{source}: {key} has shape {tuple(found[key].shape)}, {model} expects "
                                 f"{tuple(tensor.shape)}; the file is for another architecture")
+        if found[key].dtype != tensor.dtype:
+            raise ArtifactError(f"{source}: {key} is {found[key].dtype}, {model} holds {tensor.dtype}; "
+                                "the file is corrupt or not prunebench's, rerun the stage that wrote it")
+    for key, tensor in found.items():
+        if key.endswith("weight_mask"):
+            _check_mask_values(tensor, key, source)
+
+
+def _check_mask_values(mask: torch.Tensor, key: str, source: str) -> None:
+    """A pruning mask is 0 or 1 everywhere; any other value would scale weights instead of pruning them."""
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise ArtifactError(f"{source}: {key} holds values other than 0 and 1; the file is corrupt, "
+                            "rerun the stage that wrote it")

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 from report_fixtures import CIFAR_NOTE, make_record, study_records, write_results
 from rich.console import Console
 
 from bench.markdown_report import commands
+from bench.plots import accuracy_figure, latency_figure
 from bench.records import attach_ratios_to_dense
 from bench.report import run_report
-from bench.report_data import load_results
+from bench.report_data import RunResults, load_results
+from bench.report_detail import GZIP_NOTE
+from bench.report_tables import UNSTABLE_LEGEND
+from bench.study_reference import StudyCurve
 from prune.errors import ArtifactError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -60,7 +66,7 @@ def test_markdown_report_states_preset_environment_and_commands(rendered):
     out, _ = rendered
     text = (out / "report.md").read_text()
     assert "Preset: **quick**" in text and "| torch | 2.14.1 |" in text
-    assert f"python -m bench report --out {out}" in text
+    assert "python -m bench report --out ." in text  # the run directory is where report.md is
 
 
 def test_plots_are_valid_pngs(rendered):
@@ -128,3 +134,73 @@ def test_wide_tables_split_into_column_groups_on_a_narrow_console(tmp_path):
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 70
     assert "(%), cont." in text  # the file-size table went on in a second column group
+
+
+def test_console_legend_explains_the_unstable_mark(rendered):
+    _, text = rendered
+    assert "IQR > 10% of median: noisy, not a finding" in " ".join(text.split())
+
+
+def test_markdown_states_the_unstable_mark_gzip_level_and_test_images(rendered):
+    out, _ = rendered
+    text = (out / "report.md").read_text()
+    assert UNSTABLE_LEGEND in text and GZIP_NOTE in text
+    assert "**lenet5 - gzip size" in text
+    assert "Accuracy on 1,000 test images." in text and "Accuracy not measured." in text
+
+
+def test_markdown_latency_detail_lists_p95_iqr_and_throughput(rendered):
+    out, _ = rendered
+    text = (out / "report.md").read_text()
+    assert "| batch | runtime | ratio % | p50 ms | x dense | p95 ms | IQR ms | images/s | reps |" in text
+    assert "| 64 | torch-dense | 0 | 4.00 | 1.0x | 4.80 | 0.200 (5%) | 16,000 | 20 |" in text
+
+
+def test_markdown_shows_no_absolute_machine_path(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    data_dir = home / ".cache" / "prunebench" / "data"
+    records = study_records()
+    for r in records:
+        if r.accuracy_note:
+            r.accuracy_note = f"CIFAR-10 not found: no {data_dir}/cifar-10-batches-py"
+    out = tmp_path / "run"
+    out.mkdir()
+    write_results(out, records, {"out": "/tmp/ref3", "data_dir": str(data_dir)})
+    run_report(out, Console(record=True, width=120))
+    text = (out / "report.md").read_text()
+    assert "| out | . |" in text and "| data_dir | ~/.cache/prunebench/data |" in text
+    assert "Accuracy n/a: CIFAR-10 not found: no ~/.cache/prunebench/data/cifar-10-batches-py" in text
+    assert str(tmp_path) not in text and "/tmp/" not in text
+
+
+def figure_results(records) -> RunResults:
+    return RunResults(Path("results.json"), {}, {}, records, [])
+
+
+def test_latency_plot_draws_only_the_batch_sizes_each_model_was_timed_at():
+    records = study_records()
+    for r in records:
+        if r.model == "resnet18":
+            r.latency_ms = {"1": r.latency_ms["1"], "8": r.latency_ms["64"]}
+    fig = latency_figure(figure_results(records))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    plt.close(fig)
+    assert titles == ["lenet5, batch 1", "lenet5, batch 64", "resnet18, batch 1", "resnet18, batch 8"]
+
+
+def test_accuracy_plot_overlays_the_study_curve_dashed():
+    curve = StudyCurve("lenet5", "Table 1", {0.0: 99.1, 50.0: 99.0, 90.0: 95.5})
+    fig = accuracy_figure(figure_results(study_records()), {"lenet5": curve})
+    study = next(line for line in fig.axes[0].lines if line.get_label() == "lenet5, study Table 1")
+    plt.close(fig)
+    assert study.get_linestyle() == "--" and list(study.get_ydata()) == [99.1, 99.0, 95.5]
+
+
+def test_accuracy_plot_without_study_numbers_says_so_under_the_axes():
+    fig = accuracy_figure(figure_results(study_records()), {})
+    caption = " ".join(t.get_text().replace("\n", " ") for t in fig.texts)
+    in_axes = fig.axes[0].texts
+    plt.close(fig)
+    assert "study's curves (Table 1: MNIST, Table 2: CIFAR-10) are not drawn" in caption
+    assert "No measured accuracy for resnet18" in caption and not in_axes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_fixtures import study_files, study_records
+from report_fixtures import set_latency, study_files, study_records
 
 from bench.findings import findings, latency_finding, memory_finding, ratios_to, size_finding, span
 from bench.records import attach_ratios_to_dense
@@ -33,7 +33,8 @@ def test_size_finding_names_smallest_artifact_against_the_fp32_reference():
 
 def test_size_finding_says_permanent_pruning_removes_the_copy():
     records = study_records()
-    assert "torch-dense's file stays at 1.0x the unpruned one" in size_finding(records, study_files(records)).remedy
+    remedy = size_finding(records, study_files(records)).remedy
+    assert "torch-dense's file stays at 1.0x the unpruned one" in remedy
 
 
 def test_memory_finding_states_parameter_copies_and_the_runtime_that_removes_them():
@@ -74,3 +75,32 @@ def test_findings_without_any_dense_record_name_no_winner():
     _, memory, latency = findings(records, study_files(records))
     assert "no runtime is named smallest" in memory.remedy
     assert "no runtime is named fastest" in latency.remedy
+
+
+def record(records, model, ratio, runtime):
+    return next(r for r in records if r.key == (model, ratio, runtime))
+
+
+def test_fastest_runtime_is_chosen_by_paired_ratio_not_absolute_p50():
+    records = study_records()
+    # ort-dense has the lowest absolute p50 (0.08 ms, 0.4x); torch-auto's 0.15 ms is 0.3x the dense model
+    # timed in its own process, which ran slow (0.5 ms)
+    set_latency(record(records, "lenet5", 90.0, "torch-auto"), "1", 0.15, paired_dense_ms=0.5)
+    attach_ratios_to_dense(records)
+    assert "lenet5 at 90%: batch 1 torch-auto 0.3x;" in latency_finding(records).remedy
+
+
+def test_unstable_runtime_is_never_named_fastest():
+    records = study_records()
+    set_latency(record(records, "lenet5", 90.0, "ort-dense"), "1", 0.08, unstable=True)
+    attach_ratios_to_dense(records)
+    assert "lenet5 at 90%: batch 1 torch-auto 0.7x; batch 64" in latency_finding(records).remedy
+
+
+def test_unstable_comparisons_are_left_out_of_the_masked_count():
+    records = study_records()
+    set_latency(record(records, "lenet5", 50.0, "torch-masked"), "1", 0.26, unstable=True)
+    attach_ratios_to_dense(records)
+    overhead = latency_finding(records).overhead
+    assert "slower than torch-dense in 7 of 7 p50 comparisons" in overhead
+    assert "1 left out as unstable, IQR > 10% of median" in overhead

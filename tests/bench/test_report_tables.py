@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from report_fixtures import CIFAR_NOTE, make_record, study_files, study_records
+from report_fixtures import CIFAR_NOTE, make_record, set_latency, study_files, study_records
 
 from bench.records import attach_ratios_to_dense
 from bench.report_data import RunResults
-from bench.report_tables import (HIGHER, LOWER, best_flags, fmt_bytes, fmt_ms, fmt_x, model_tables,
-                                 size_table)
+from bench.report_tables import (HIGHER, LOWER, UNSTABLE_LEGEND, best_flags, fmt_bytes, fmt_ms, fmt_x,
+                                 latency_table, model_tables, size_table)
 
 
 def results(records) -> RunResults:
@@ -93,3 +93,43 @@ def test_latency_tables_exist_per_batch_and_mark_fastest_ratio():
     ort = column(batch1, "ort-dense")
     assert [c.best for c in ort.cells] == [False, False, True]
     assert ort.cells[2].text == "0.0800 0.4x"
+
+
+def record(records, model, ratio, runtime):
+    return next(r for r in records if r.key == (model, ratio, runtime))
+
+
+def test_fastest_latency_cell_is_the_lowest_paired_ratio_not_the_lowest_absolute_p50():
+    records = study_records()
+    auto = [record(records, "lenet5", ratio, "torch-auto") for ratio in (0.0, 50.0, 90.0)]
+    set_latency(auto[0], "1", 0.20, paired_dense_ms=0.20)  # 1.0x
+    set_latency(auto[1], "1", 0.15, paired_dense_ms=0.30)  # 0.5x: its process ran slow, the pair shows it
+    set_latency(auto[2], "1", 0.12, paired_dense_ms=0.10)  # the lowest p50, but 1.2x its own pair
+    attach_ratios_to_dense(records)
+    cells = column(latency_table(results(records), "lenet5", 1), "torch-auto").cells
+    assert [c.best for c in cells] == [False, True, False]
+    assert cells[1].text == "0.150 0.5x" and cells[2].text == "0.120 1.2x"
+
+
+def test_unstable_latency_is_marked_and_never_the_best_cell():
+    records = study_records()
+    set_latency(record(records, "lenet5", 90.0, "torch-auto"), "1", 0.14, unstable=True)  # 0.7x, lowest
+    attach_ratios_to_dense(records)
+    table = latency_table(results(records), "lenet5", 1)
+    cells = column(table, "torch-auto").cells
+    assert cells[2].text == "0.140 0.7x†"
+    assert [c.best for c in cells] == [True, False, False]
+    assert table.caption == UNSTABLE_LEGEND
+
+
+def test_latency_table_without_unstable_figures_has_no_legend():
+    assert latency_table(results(study_records()), "lenet5", 1).caption is None
+
+
+def test_size_table_caption_states_how_many_test_images_accuracy_used():
+    assert size_table(results(study_records()), "lenet5").caption == "accuracy on 1,000 test images"
+
+
+def test_size_table_caption_says_accuracy_was_not_measured():
+    caption = size_table(results(study_records()), "resnet18").caption
+    assert caption == f"accuracy not measured; n/a: {CIFAR_NOTE}"

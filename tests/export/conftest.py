@@ -13,6 +13,7 @@ import export.exporter
 from export.exporter import artifact_dir, export_one
 from export.verify import EvalData
 from prune.config import pruned_path
+from prune.data import load_test_tensors
 from prune.errors import DatasetUnavailable
 from prune.io import save_checkpoint
 from prune.models import build_model, example_input, get_model_spec
@@ -39,16 +40,14 @@ IMAGES = 256
 def _dataset_images(dataset: str) -> EvalData | None:
     """The first IMAGES test images of `dataset` through prune.data (MNIST offline: embedded digits), if any."""
     try:
-        from prune.data import load_test_tensors
-
         test = load_test_tensors(dataset, Path("/nonexistent-prunebench-data"))
-    except (ImportError, DatasetUnavailable):
+    except DatasetUnavailable:
         return None
     return EvalData(test.x[:IMAGES], test.y[:IMAGES], test.source, None)
 
 
 def _images(model: str) -> EvalData:
-    """Test images for `model`, or seeded random images and labels while prune.data is unavailable."""
+    """Test images for `model`, or seeded random images and labels where its dataset is missing (CIFAR-10)."""
     found = _dataset_images(get_model_spec(model).dataset)
     if found is not None:
         return found
@@ -58,8 +57,8 @@ def _images(model: str) -> EvalData:
 
 @pytest.fixture
 def eval_data_from_fixture(monkeypatch) -> None:
-    """Make the stage use the fixture's images instead of the dataset (the data module may not exist yet)."""
-    monkeypatch.setattr(export.exporter, "load_eval_data", lambda model, data_dir, download, seed: _images(model))
+    """Make the stage use the fixture's cached images instead of loading the whole test split per model."""
+    monkeypatch.setattr(export.exporter, "load_eval_data", lambda model, data_dir, download, seed, limit: _images(model))
     export.exporter.cached_eval_data.cache_clear()
     yield
     export.exporter.cached_eval_data.cache_clear()

@@ -11,6 +11,7 @@ from export.verify import LOGITS, top1_accuracy
 from prune.config import pruned_path
 from prune.errors import UsageError
 from prune.io import load_checkpoint
+from prune.models import prunable_layers
 from prune.pruning import masked_model
 
 CASES = [("lenet300_100", 0), ("lenet300_100", 50), ("lenet300_100", 90), ("lenet300_100", 99),
@@ -73,9 +74,23 @@ def test_packed_is_within_five_percent_of_the_fp32_reference(exported, model, ra
     assert packed["bytes"] <= 1.05 * manifest["fp32_ref_bytes"]
 
 
-def test_packed_decodes_to_exactly_the_dense_values(exported):
-    directory = artifact_dir(exported, "lenet5", 90)
-    dense = load_torch_model(directory / "dense.pt", "lenet5").state_dict()
-    packed = load_torch_model(directory / "packed.pt", "lenet5").state_dict()
+def bits(tensor: torch.Tensor) -> torch.Tensor:
+    """The bit patterns of an fp32 tensor (torch.equal calls -0.0 and +0.0 equal; these differ)."""
+    return tensor.view(torch.int32)
+
+
+@pytest.mark.parametrize(("model", "ratio"), [("lenet5", 90), ("lenet300_100", 99)])
+def test_packed_decodes_to_exactly_the_dense_bits(exported, model, ratio):
+    directory = artifact_dir(exported, model, ratio)
+    dense = load_torch_model(directory / "dense.pt", model).state_dict()
+    packed = load_torch_model(directory / "packed.pt", model).state_dict()
     assert packed.keys() == dense.keys()
-    assert all(torch.equal(packed[key], tensor) for key, tensor in dense.items())  # equal floats: equal bits
+    assert all(torch.equal(bits(packed[key]), bits(tensor)) for key, tensor in dense.items())
+
+
+def test_pruned_weights_are_exported_with_positive_zeros(exported):
+    directory = artifact_dir(exported, "lenet300_100", 90)
+    dense = load_torch_model(directory / "dense.pt", "lenet300_100")
+    for _, module in prunable_layers(dense):
+        zeros = module.weight[module.weight == 0]
+        assert zeros.numel() > 0 and not torch.signbit(zeros).any()

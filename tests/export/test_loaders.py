@@ -1,5 +1,6 @@
 """Loaders refuse truncated, corrupt, foreign, tampered and lying files with one line naming the file."""
 
+import json
 import shutil
 
 import pytest
@@ -104,6 +105,50 @@ def test_packed_file_with_a_flipped_payload_byte_is_an_artifact_error(artifact, 
     path = tmp_path / "packed.pt"
     torch.save(blob, path)
     with pytest.raises(ArtifactError, match="checksum mismatch") as error:
+        load_torch_model(path, "lenet5")
+    assert one_line(error).startswith(str(path))
+
+
+def rewritten(artifact, tmp_path, filename: str, change) -> object:
+    """A copy of lenet5 r90's `filename` in tmp_path after `change(blob)` edited its loaded content."""
+    blob = torch.load(artifact("lenet5", 90, filename), weights_only=True)
+    change(blob)
+    path = tmp_path / filename
+    torch.save(blob, path)
+    return path
+
+
+@pytest.mark.parametrize(("filename", "key", "dtype"), [
+    ("dense.pt", "0.weight", torch.float64), ("dense.pt", "0.bias", torch.int64),
+    ("dense.pt", "5.weight", torch.float16), ("masked.pt", "0.weight_orig", torch.float64),
+    ("masked.pt", "0.weight_mask", torch.bool)])
+def test_state_tensor_of_another_dtype_is_an_artifact_error_naming_file_and_key(artifact, tmp_path, filename,
+                                                                              key, dtype):
+    path = rewritten(artifact, tmp_path, filename, lambda blob: blob.update({key: blob[key].to(dtype)}))
+    with pytest.raises(ArtifactError, match=f"{key} is {dtype}, lenet5 holds torch.float32") as error:
+        load_torch_model(path, "lenet5")
+    assert one_line(error).startswith(str(path))
+
+
+@pytest.mark.parametrize("value", [0.5, 2.0, -1.0, float("nan")])
+def test_mask_holding_a_value_other_than_0_or_1_is_an_artifact_error(artifact, tmp_path, value):
+    def set_one_mask_value(blob):
+        blob["2.weight_mask"].view(-1)[7] = value
+
+    path = rewritten(artifact, tmp_path, "masked.pt", set_one_mask_value)
+    with pytest.raises(ArtifactError, match="2.weight_mask holds values other than 0 and 1") as error:
+        load_torch_model(path, "lenet5")
+    assert one_line(error).startswith(str(path))
+
+
+def test_packed_file_with_a_malformed_header_is_an_artifact_error_naming_it(artifact, tmp_path):
+    def negative_length(blob):
+        header = json.loads(blob["header"])
+        header["tensors"][0][4] = -1
+        blob["header"] = json.dumps(header)
+
+    path = rewritten(artifact, tmp_path, "packed.pt", negative_length)
+    with pytest.raises(ArtifactError, match=r"malformed packed header \(tensors\[0\] length -1") as error:
         load_torch_model(path, "lenet5")
     assert one_line(error).startswith(str(path))
 

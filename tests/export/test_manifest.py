@@ -1,5 +1,6 @@
 """manifest.json: the contracted fields, true sizes and hashes, validation, and resume on rerun."""
 
+import gzip
 import hashlib
 import json
 import os
@@ -12,7 +13,8 @@ from export.manifest import read_manifest
 from export.stage import artifact_dir
 from prune.errors import ArtifactError
 
-ARTIFACT_FIELDS = {"format", "file", "bytes", "gzip_bytes", "sha256", "sparsity", "max_abs_diff", "accuracy"}
+ARTIFACT_FIELDS = {"format", "file", "bytes", "gzip_bytes", "gzip_note", "sha256", "sparsity", "max_abs_diff",
+                   "accuracy"}
 
 
 def test_manifest_has_the_contracted_fields(exported):
@@ -30,7 +32,14 @@ def test_manifest_sizes_and_hashes_match_the_files(exported):
         data = (directory / entry["file"]).read_bytes()
         assert entry["bytes"] == len(data)
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
-        assert 0 < entry["gzip_bytes"]
+
+
+def test_every_lenet_artifact_has_its_gzip_size_at_zlib_level_6(exported):
+    directory = artifact_dir(exported, "lenet300_100", 90)
+    for entry in read_manifest(directory)["artifacts"]:
+        data = (directory / entry["file"]).read_bytes()
+        assert entry["gzip_bytes"] == len(gzip.compress(data, 6, mtime=0)), entry["file"]
+        assert entry["gzip_note"] is None
 
 
 def test_manifest_records_sparsity_verification_and_accuracy_of_every_artifact(exported):
@@ -97,3 +106,32 @@ def test_manifest_pointing_outside_its_directory_is_rejected(tmp_path, exported)
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="file name with a directory"):
         read_manifest(tmp_path)
+
+
+def test_manifest_entry_without_a_gzip_size_is_valid_with_a_note_saying_why(tmp_path, exported):
+    manifest = read_manifest(artifact_dir(exported, "lenet5", 90))
+    manifest["artifacts"][0].update(gzip_bytes=None, gzip_note="not computed: too large")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert read_manifest(tmp_path)["artifacts"][0]["gzip_note"] == "not computed: too large"
+
+
+@pytest.mark.parametrize(("gzip_bytes", "gzip_note"), [(None, None), (1000, "not computed: too large")])
+def test_manifest_entry_needs_exactly_one_of_gzip_size_and_note(tmp_path, exported, gzip_bytes, gzip_note):
+    manifest = read_manifest(artifact_dir(exported, "lenet5", 90))
+    manifest["artifacts"][0].update(gzip_bytes=gzip_bytes, gzip_note=gzip_note)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"artifacts\[0\] needs exactly one of gzip_bytes and gzip_note"):
+        read_manifest(tmp_path)
+
+
+def test_directory_whose_manifest_predates_gzip_notes_is_exported_again(tmp_path, write_pruned, images):
+    write_pruned(tmp_path, "lenet300_100", 90)
+    first, _ = export_one(tmp_path, "lenet300_100", 90, images("lenet300_100"))
+    old = json.loads(json.dumps(first))
+    for entry in old["artifacts"]:
+        del entry["gzip_note"]
+        entry["gzip_bytes"] += 1  # a size from the former gzip settings
+    (artifact_dir(tmp_path, "lenet300_100", 90) / "manifest.json").write_text(json.dumps(old))
+    second, skipped = export_one(tmp_path, "lenet300_100", 90, images("lenet300_100"))
+    assert not skipped
+    assert second == first

@@ -1,13 +1,15 @@
 """The packed format: entropy-coded masks and bit-exact values in one payload tensor."""
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
 
+from export.packed import (PACKED_VERSION, decode_mask, encode_mask, gap_bytes, mask_from_gaps, pack_state,
+                           read_header, unpack_state)
 from export.reference_size import binary_entropy
-from export.packed import decode_mask, encode_mask, gap_bytes, mask_from_gaps, pack_state, read_header, unpack_state
 from prune.errors import ArtifactError
 
 
@@ -26,6 +28,12 @@ def test_gap_stream_ending_inside_a_gap_is_rejected():
 def test_gap_stream_running_past_the_tensor_is_rejected():
     with pytest.raises(ValueError, match="past the end"):
         mask_from_gaps(bytes([200]), 100)
+
+
+def test_mask_section_inflating_past_its_tensor_is_rejected():
+    coding, data = encode_mask(np.ones(1_000_000, dtype=bool))  # a bitmap of 125,000 bytes once inflated
+    with pytest.raises(ValueError, match="not one LZMA2 stream of the tensor's size"):
+        decode_mask(coding, data, 100)
 
 
 @pytest.mark.parametrize(("density", "coding"), [(0.5, "bitmap"), (0.01, "gaps")])
@@ -75,3 +83,102 @@ def test_a_flipped_payload_byte_fails_the_checksum():
 def test_a_header_that_is_not_json_is_an_artifact_error():
     with pytest.raises(ArtifactError, match="toy.pt: not a prunebench packed file"):
         read_header({"header": "{not json", "payload": torch.zeros(1, dtype=torch.uint8)}, "toy.pt")
+
+
+def bits(tensor: torch.Tensor) -> torch.Tensor:
+    """The bit patterns of an fp32 tensor (torch.equal calls -0.0 and +0.0 equal; these differ)."""
+    return tensor.view(torch.int32)
+
+
+def toy_state() -> dict[str, torch.Tensor]:
+    """A pruned weight whose zeros are half -0.0 (as prune.remove leaves them), a bias with a -0.0, an int."""
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(30, 40, generator=generator)
+    weight = torch.where(torch.rand(30, 40, generator=generator) < 0.9, weight * 0.0, weight)
+    bias = torch.randn(30, generator=generator)
+    bias[3] = -0.0
+    return {"fc.weight": weight, "fc.bias": bias, "bn.num_batches_tracked": torch.tensor(12)}
+
+
+def round_trip(blob: dict, source: str = "toy.pt") -> dict[str, torch.Tensor]:
+    return unpack_state(blob, read_header(blob, source), source)
+
+
+def test_pack_then_unpack_keeps_negative_zeros_bit_for_bit():
+    state = toy_state()
+    assert torch.signbit(state["fc.weight"][state["fc.weight"] == 0]).any()
+    restored = round_trip(pack_state(state, {"fc.weight"}, "toy"))
+    assert torch.equal(bits(restored["fc.weight"]), bits(state["fc.weight"]))
+    assert torch.equal(bits(restored["fc.bias"]), bits(state["fc.bias"]))
+
+
+def test_positive_zeros_cost_no_sign_section():
+    state = toy_state()
+    state["fc.weight"] = state["fc.weight"].masked_fill(state["fc.weight"] == 0, 0.0)
+    assert json.loads(pack_state(state, {"fc.weight"}, "toy")["header"])["zero_signs"] == []
+
+
+def test_a_file_of_another_format_version_is_refused_telling_to_re_export():
+    blob = pack_state(toy_state(), {"fc.weight"}, "toy")
+    blob["header"] = json.dumps({**json.loads(blob["header"]), "version": 1})
+    with pytest.raises(ArtifactError, match=f"toy.pt: packed format version 1, this prunebench reads "
+                                            f"{PACKED_VERSION}; re-export it"):
+        read_header(blob, "toy.pt")
+
+
+def replaced(value, *path) -> Callable[[dict], None]:
+    """A corruption setting header[path[0]][path[1]]... to `value`."""
+    def corrupt(header: dict) -> None:
+        for step in path[:-1]:
+            header = header[step]
+        header[path[-1]] = value
+    return corrupt
+
+
+def swap_plane_lengths(header: dict) -> None:
+    low, high = header["planes"][0], header["planes"][-1]  # a raw plane and a deflated one: lengths differ
+    low[1], high[1] = high[1], low[1]
+
+
+CORRUPTIONS = {
+    "version is a string": replaced("2", "version"),
+    "version is true": replaced(True, "version"),
+    "model is not a string": replaced(7, "model"),
+    "crc32 is a string": replaced("123", "crc32"),
+    "crc32 is negative": replaced(-1, "crc32"),
+    "crc32 is missing": lambda header: header.pop("crc32"),
+    "tensors is not a list": replaced({"fc.weight": 1}, "tensors"),
+    "tensor entry lacks a field": lambda header: header["tensors"][0].pop(),
+    "tensor name is not a string": replaced(5, "tensors", 1, 0),
+    "tensor name repeats": replaced("fc.weight", "tensors", 1, 0),
+    "shape is a string": replaced("30x40", "tensors", 0, 1),
+    "shape is negative": replaced([-30, -40], "tensors", 0, 1),
+    "shape holds a float": replaced([30.0, 40], "tensors", 0, 1),
+    "dtype is unknown": replaced("float16", "tensors", 1, 2),
+    "dtype is not a string": replaced(["float32"], "tensors", 1, 2),
+    "mask coding is unknown": replaced("zip", "tensors", 0, 3),
+    "an int64 tensor claims a mask": replaced("bitmap", "tensors", 2, 3),
+    "mask length is negative": replaced(-1, "tensors", 0, 4),
+    "mask length is a string": replaced("12", "tensors", 0, 4),
+    "mask length runs past the payload": replaced(10**9, "tensors", 0, 4),
+    "dense tensor has a mask length": replaced(4, "tensors", 1, 4),
+    "zero_signs is not a list": replaced("fc.weight", "zero_signs"),
+    "zero_signs names an unmasked tensor": replaced("fc.bias", "zero_signs", 0, 0),
+    "zero_signs length is negative": replaced(-5, "zero_signs", 0, 2),
+    "three planes": lambda header: header["planes"].pop(),
+    "plane codec is unknown": replaced("brotli", "planes", 0, 0),
+    "plane length is a float": replaced(1.5, "planes", 0, 1),
+    "plane lengths are swapped": swap_plane_lengths,
+    "planes are missing": lambda header: header.pop("planes"),
+}
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS.values(), ids=CORRUPTIONS.keys())
+def test_a_malformed_header_field_is_an_artifact_error_naming_the_file(corrupt):
+    blob = pack_state(toy_state(), {"fc.weight"}, "toy")
+    header = json.loads(blob["header"])
+    corrupt(header)
+    blob["header"] = json.dumps(header)
+    with pytest.raises(ArtifactError, match=r"^toy\.pt: ") as error:
+        round_trip(blob)
+    assert "\n" not in str(error.value)

@@ -3,10 +3,14 @@
 import pytest
 from rich.console import Console
 
+import export.exporter
+
+from bench.cli import main as cli
 from export.formats import FORMATS
 from export.stage import artifact_dir, run_export, worker_count
 from prune.config import RunConfig, pruned_path
 from prune.errors import ArtifactError
+from prune.presets import eval_limit
 
 pytestmark = pytest.mark.usefixtures("eval_data_from_fixture")
 
@@ -50,37 +54,45 @@ def test_the_lenets_export_in_process(tmp_path):
     assert worker_count(config(tmp_path)) == 1
 
 
-@pytest.fixture
-def cli():
-    """bench.cli.main, once the presets it validates exist."""
-    pytest.importorskip("prune.presets")
-    from bench.cli import main
-
-    return main
-
-
-def test_cli_export_exits_zero_and_writes_manifests(tmp_path, write_pruned, cli):
+def test_cli_export_exits_zero_and_writes_manifests(tmp_path, write_pruned):
     write_pruned(tmp_path, "lenet5", 90)
     assert cli(["export", "--models", "lenet5", "--ratios", "90", "--out", str(tmp_path)]) == 0
     assert (artifact_dir(tmp_path, "lenet5", 90) / "manifest.json").is_file()
 
 
-def test_cli_export_without_pruned_input_exits_two_naming_the_file(tmp_path, cli, capsys):
+def test_cli_export_without_pruned_input_exits_two_naming_the_file(tmp_path, capsys):
     assert cli(["export", "--models", "lenet5", "--ratios", "90", "--out", str(tmp_path)]) == 2
     assert "lenet5/r90.pt: no pruned lenet5" in capsys.readouterr().err
 
 
-def test_cli_export_of_a_truncated_pruned_input_exits_two_naming_the_file(tmp_path, write_pruned, cli, capsys):
+def test_cli_export_of_a_truncated_pruned_input_exits_two_naming_the_file(tmp_path, write_pruned, capsys):
     path = write_pruned(tmp_path, "lenet5", 90)
     path.write_bytes(path.read_bytes()[:1000])
     assert cli(["export", "--models", "lenet5", "--ratios", "90", "--out", str(tmp_path)]) == 2
     assert "r90.pt: not a readable torch file" in capsys.readouterr().err
 
 
-def test_cli_export_of_a_pruned_input_for_another_architecture_exits_two(tmp_path, write_pruned, cli, capsys):
+def test_cli_export_of_a_pruned_input_for_another_architecture_exits_two(tmp_path, write_pruned, capsys):
     source = write_pruned(tmp_path / "other", "lenet300_100", 90)
     target = pruned_path(tmp_path, "lenet5", 90)
     target.parent.mkdir(parents=True)
     source.replace(target)
     assert cli(["export", "--models", "lenet5", "--ratios", "90", "--out", str(tmp_path)]) == 2
     assert "r90.pt: checkpoint of model 'lenet300_100', expected lenet5" in capsys.readouterr().err
+
+
+def test_export_verifies_on_the_presets_test_images_and_records_how_many(tmp_path, write_pruned, images,
+                                                                           monkeypatch):
+    asked, served = [], []
+
+    def load(model, data_dir, download, seed, limit):
+        asked.append(limit)
+        served.append(images(model))
+        return served[-1]
+
+    monkeypatch.setattr(export.exporter, "load_eval_data", load)
+    write_pruned(tmp_path, "lenet5", 90)
+    [manifest] = run_export(RunConfig(models=("lenet5",), ratios=(90,), out=tmp_path, preset="smoke"),
+                            Console(record=True, width=200))
+    assert asked == [eval_limit("smoke", "lenet5")]
+    assert manifest["test_images"] == len(served[0].y)
