@@ -3,7 +3,8 @@
 Adaptive like pytest-benchmark's calibration: at least `min_reps`, at most `max_reps`, and no new repetition once
 `max_seconds` of timed calls have passed; in between it stops as soon as the standard error of the mean falls
 below `target_rel_error` of the mean. `measure_paired` times a call and a baseline in alternating blocks of one
-process, so that their ratio does not carry the 2x process-to-process noise of a shared machine.
+process, so that their ratio does not carry the 2x process-to-process noise of a shared machine; `beats` decides
+from such alternating blocks whether one call is faster than another by a margin (torch-auto's choice).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bench.records import UNSTABLE_IQR, LatencyStats
 from prune.errors import UsageError
 
 Clock = Callable[[Callable[[], object]], float]  # seconds one call of the argument takes
+Timed = Callable[[], float]  # makes one call and returns the seconds it took
 BLOCK_SECONDS = 0.01  # measure_paired runs each side about this long before switching to the other
 
 
@@ -85,23 +87,25 @@ def is_done(samples: list[float], policy: RepsPolicy) -> bool:
         sum(samples) >= policy.max_seconds or is_stable(samples, policy.target_rel_error))
 
 
-def measure_latency(call: Callable[[], object], policy: RepsPolicy, clock: Clock = perf_clock) -> LatencyStats:
-    """Warm up, then time `call` with `clock` as `policy` says; the statistics of the timed calls."""
+def measure_latency(call: Callable[[], object], policy: RepsPolicy, clock: Clock = perf_clock,
+                    batch: int = 1) -> LatencyStats:
+    """Warm up, then time `call` (a forward at `batch` images) with `clock` as `policy` says; their statistics."""
     for _ in range(policy.warmup):
         call()
     samples: list[float] = []
     while not is_done(samples, policy):
         samples.append(clock(call))
-    return latency_stats(samples, policy.warmup)
+    return latency_stats(samples, policy.warmup, batch)
 
 
 def measure_paired(call: Callable[[], object], baseline: Callable[[], object], policy: RepsPolicy,
-                   clock: Clock = perf_clock) -> tuple[LatencyStats, LatencyStats]:
+                   clock: Clock = perf_clock, batch: int = 1) -> tuple[LatencyStats, LatencyStats]:
     """Time `call` and `baseline` in alternating blocks of about BLOCK_SECONDS until both satisfy `policy`.
 
     Both sides see the same load from other processes and the same state of this one, so the ratio of their
     medians is steady where a ratio between two processes' figures is not. At least one warm-up call each is
-    made, and the last one's time sizes the blocks. Returns (call's, baseline's) stats.
+    made, and the last one's time sizes the blocks. Both are forwards at `batch` images. Returns (call's,
+    baseline's) stats.
     """
     sides = (call, baseline)
     warmup = max(1, policy.warmup)
@@ -112,4 +116,64 @@ def measure_paired(call: Callable[[], object], baseline: Callable[[], object], p
     while not all(is_done(timed, policy) for timed in samples):
         for side, timed, size in zip(sides, samples, block):
             timed.extend(clock(side) for _ in range(min(size, policy.max_reps - len(timed))))
-    return latency_stats(samples[0], warmup), latency_stats(samples[1], warmup)
+    return latency_stats(samples[0], warmup, batch), latency_stats(samples[1], warmup, batch)
+
+
+@dataclass(frozen=True)
+class ComparePolicy:
+    """When `beats` stops comparing a candidate call with a baseline call, and what it needs to call it faster."""
+
+    margin: float = 0.9  # the candidate must take under this fraction of the baseline's time
+    alpha: float = 0.01  # chance of a wrong verdict, over all looks together
+    looks: tuple[int, ...] = (10, 20, 40, 80, 160)  # rounds after which the sign test is applied
+    max_seconds: float = 0.25  # no new round after the first look once both sides' calls add up to this
+    block_seconds: float = 0.002  # each side runs about this long per round (at least one call)
+    hopeless: float = 3.0  # a candidate whose warm-up call takes this many times the baseline's loses at once
+
+    def verdict(self, wins: int, rounds: int) -> bool | None:
+        """True (False) when the rounds the candidate won (lost) are too many for chance at alpha / len(looks),
+        so that testing at every look keeps wrong verdicts under alpha (Bonferroni); None: undecided."""
+        level = self.alpha / len(self.looks)
+        if sign_test_p(wins, rounds) <= level:
+            return True
+        if sign_test_p(rounds - wins, rounds) <= level:
+            return False
+        return None
+
+
+def sign_test_p(successes: int, rounds: int) -> float:
+    """One-sided sign-test p-value: the chance of at least `successes` heads in `rounds` fair coin flips."""
+    return sum(math.comb(rounds, k) for k in range(successes, rounds + 1)) / 2**rounds
+
+
+def beats(candidate: Timed, baseline: Timed, policy: ComparePolicy) -> bool:
+    """True when `candidate` takes under `policy.margin` of `baseline`'s time, by a one-sided sign test.
+
+    Each round times a block of each side, which one goes first alternating, and is won when the candidate's
+    median is under the margin of the baseline's (a median, so that one call stalled by another process does not
+    decide a round). At each look the wins or the losses may be too many for chance (True or False); when the
+    looks or the time budget end first it is False, so a difference within the noise keeps the baseline. Calls
+    slower than the budget still get the rounds of the first look. Two warm-up calls each (the first pays lazy
+    initialisation); the faster of the two sizes the blocks and spots a hopeless candidate.
+    """
+    warm = [min(pair) for pair in zip(*[(candidate(), baseline()) for _ in range(2)], strict=True)]
+    if warm[0] > policy.hopeless * warm[1]:
+        return False
+    sides = (candidate, baseline)
+    sizes = [max(1, int(policy.block_seconds / max(seconds, 1e-9))) for seconds in warm]
+    wins = rounds = 0
+    spent = 0.0
+    while rounds < policy.looks[-1]:
+        medians = [0.0, 0.0]
+        for side in ((1, 0) if rounds % 2 == 0 else (0, 1)):
+            block = [sides[side]() for _ in range(sizes[side])]
+            spent += sum(block)
+            medians[side] = statistics.median(block)
+        rounds += 1
+        wins += medians[0] < policy.margin * medians[1]
+        out_of_time = rounds >= policy.looks[0] and spent >= policy.max_seconds
+        if rounds in policy.looks or out_of_time:
+            verdict = policy.verdict(wins, rounds)
+            if verdict is not None or out_of_time:
+                return bool(verdict)
+    return False

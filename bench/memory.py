@@ -7,7 +7,15 @@ forked child's starts at its RSS at fork time (the parent's shared pages) and `r
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -46,3 +54,38 @@ def reset_peak() -> bool:
     except OSError:
         return False
     return True
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and hand the heap's free pages back to the kernel (glibc malloc_trim), so that RSS, and a
+    peak reset after this, holds only what is still in use; a no-op for the trim on other C libraries."""
+    gc.collect()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+@dataclass
+class Peak:
+    """The peak memory of one stretch of the process: VmHWM, and torch's CUDA allocator peak (None: not read)."""
+
+    rss: int | None = None
+    cuda: int | None = None
+
+
+@contextmanager
+def tracked_peak(cuda: bool = False) -> Iterator[Peak]:
+    """The peak memory of the enclosed stretch: both peaks restart on entry and are read on exit."""
+    peak = Peak()
+    reset_peak()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    yield peak
+    peak.rss = peak_rss_bytes()
+    peak.cuda = torch.cuda.max_memory_allocated() if cuda else None
+
+
+def larger(first: int | None, second: int | None) -> int | None:
+    """The larger of two peaks, either of which may be unknown."""
+    known = [value for value in (first, second) if value is not None]
+    return max(known) if known else None

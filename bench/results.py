@@ -14,10 +14,13 @@ from prune.io import read_json, write_bytes, write_json
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 RESUME_IGNORES = ("out", "models", "ratios", "runtimes")  # config keys saying where and what, not how, to measure
+REVISION_KEYS = ("git_commit", "git_dirty")  # environment keys of provenance, not of the machine or its settings
 SCALAR_FIELDS = ("model", "dataset", "ratio", "sparsity", "runtime", "artifact", "device", "threads", "accuracy",
                  "accuracy_note", "file_bytes", "gzip_bytes", "fp32_ref_bytes", "param_bytes", "peak_rss_bytes",
-                 "baseline_rss_bytes", "cuda_peak_bytes", "max_abs_diff", "artifact_sha256", "error")
-LATENCY_FIELDS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "reps", "warmup")
+                 "baseline_rss_bytes", "cuda_peak_bytes", "max_abs_diff", "artifact_sha256", "error", "test_images",
+                 "gzip_note")
+LATENCY_FIELDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "iqr_ms", "mean_ms", "std_ms", "throughput_ips",
+                  "unstable", "reps", "warmup")
 
 
 def results_path(out: Path) -> Path:
@@ -47,9 +50,15 @@ def reusable_records(out: Path, environment: dict, config: dict) -> dict[tuple[s
         previous = read_results(out)
     except ArtifactError:
         return {}
-    same = (previous.get("schema_version") == SCHEMA_VERSION and previous.get("environment") == environment
+    same = (previous.get("schema_version") == SCHEMA_VERSION
+            and _machine(previous.get("environment") or {}) == _machine(environment)
             and _settings(previous.get("config", {})) == _settings(config))
     return {r.key: r for r in previous["records"] if not r.failed} if same else {}
+
+
+def _machine(environment: dict) -> dict:
+    """The environment without the source revision: a commit alone changes no figure, so records are kept."""
+    return {k: v for k, v in environment.items() if k not in REVISION_KEYS}
 
 
 def _settings(config: dict) -> dict:

@@ -18,15 +18,14 @@ import torch
 from onnx import helper
 from torch import nn
 
-from bench.sparse_ops import (LayerTimer, choose_layers, median_timer, module_bytes, set_forms,
-                              sparse_layer_from_csr)
+from bench.latency import ComparePolicy
+from bench.sparse_ops import (CHOICE_POLICY, LayerClock, choose_layers, module_bytes, set_forms,
+                              sparse_layer_from_csr, wall_clock)
 from export.loaders import load_torch_model, onnx_session, read_sparse_weights
 from export.onnx_io import INPUT_NAME, OUTPUT_NAME
 from prune.errors import UsageError
 from prune.models import build_model, example_input, prunable_layers
 from prune.registry import add_entry, lookup
-
-AUTO_TIMER_REPS = 3  # timed calls per layer and form when torch-auto chooses (after one warm-up call)
 
 
 class Session(Protocol):
@@ -61,11 +60,17 @@ class TorchSession:
 
 @dataclass
 class AutoSession(TorchSession):
-    """A torch module whose pruned layers are each dense or CSR, whichever ran faster at the prepared batch."""
+    """A torch module whose pruned layers are each dense or CSR, whichever ran faster at the prepared batch.
+
+    The first prepare(batch) of a batch size makes its choice, building and timing both forms of each layer and
+    dropping the loser; later ones put that choice back, converting only the layers whose form differs (one layer
+    at a time, so a switch between batch sizes holds both forms of one layer at most).
+    """
 
     model_name: str = ""
     layers: list[str] = field(default_factory=list)
-    timer: LayerTimer = field(default_factory=median_timer)
+    clock: LayerClock = field(default_factory=wall_clock)
+    policy: ComparePolicy = CHOICE_POLICY
     choices: dict[int, dict[str, str]] = field(default_factory=dict)  # batch size -> layer -> "dense"/"sparse"
 
     def prepare(self, batch_size: int) -> None:
@@ -74,7 +79,7 @@ class AutoSession(TorchSession):
             set_forms(self.module, self.choices[batch_size])
             return
         x = example_input(self.model_name, batch_size).to(self.device)
-        self.choices[batch_size] = choose_layers(self.module, self.layers, x, self.timer)
+        self.choices[batch_size] = choose_layers(self.module, self.layers, x, self.clock, self.policy)
 
 
 @dataclass
@@ -216,12 +221,13 @@ def open_sparse(path: Path, model_name: str, threads: int, device: str, sha256: 
 
 
 @register_runtime("torch-auto", "sparse_csr", cuda=True, notes=(
-    "each pruned layer dense or CSR, whichever ran faster on its own input at the timed batch size",))
+    (f"each pruned layer dense or CSR: CSR only where it took under {CHOICE_POLICY.margin:g}x the dense time, "
+     "timed in alternation with it on the layer's own input at the timed batch size (sign test), and only if the "
+     f"whole model then took under {CHOICE_POLICY.margin:g}x all-dense, timed the same way"),))
 def open_auto(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
     module = sparse_module(read_sparse_weights(path, model_name, sha256), model_name).to(device)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    timer = median_timer(AUTO_TIMER_REPS, sync)
-    return AutoSession(module, device, model_name, prunable_names(model_name), timer)
+    clock = wall_clock(torch.cuda.synchronize) if device == "cuda" else wall_clock()
+    return AutoSession(module, device, model_name, prunable_names(model_name), clock)
 
 
 UNPAIRED = ("timed without the dense pair: onnxruntime's intra-op threads keep spinning after a run and made a "

@@ -1,23 +1,23 @@
 """Sparse inference layers: Linear as CSR x dense (torch.sparse.mm), Conv2d as im2col (F.unfold) + CSR x dense.
 
-Also the per-layer automatic choice between the dense and CSR form of each pruned layer, made by timing both on
-that layer's real input at the benchmark's batch size (the timing function is injected, so tests can fake it).
+Also the per-layer automatic choice between the dense and CSR form of each pruned layer, made by timing both in
+alternation on that layer's real input at the benchmark's batch size (the clock is injected, so tests can fake it).
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-LayerTimer = Callable[[nn.Module, torch.Tensor, float], float]  # (layer, x, give_up_above_s) -> seconds per call
-HOPELESS = 3.0  # a warm-up call this many times over the limit ends the timing: that form cannot win
+from bench.latency import ComparePolicy, Timed, beats
+
+LayerClock = Callable[[nn.Module, torch.Tensor], float]  # (module, x) -> seconds one call module(x) took
+CHOICE_POLICY = ComparePolicy()  # CSR must take under 0.9x the dense time, by a sign test at 1%
 SPARSE = "sparse"
 DENSE = "dense"
 
@@ -32,11 +32,15 @@ def _csr(matrix: torch.Tensor) -> torch.Tensor:
 
 
 def tensor_bytes(tensor: torch.Tensor) -> int:
-    """Bytes a tensor's storage holds; for CSR the values plus both index arrays."""
+    """Bytes a tensor's elements take; for CSR the values plus both index arrays."""
+    return sum(part.numel() * part.element_size() for part in strided_parts(tensor))
+
+
+def strided_parts(tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The strided tensors that hold a tensor's data: a CSR tensor's values and index arrays, else itself."""
     if tensor.layout == torch.sparse_csr:
-        parts = (tensor.values(), tensor.crow_indices(), tensor.col_indices())
-        return sum(p.numel() * p.element_size() for p in parts)
-    return tensor.numel() * tensor.element_size()
+        return (tensor.values(), tensor.crow_indices(), tensor.col_indices())
+    return (tensor,)
 
 
 class CsrLinear(nn.Module):
@@ -124,9 +128,23 @@ def sparse_layer_from_csr(meta_layer: nn.Module, csr: torch.Tensor, bias: torch.
                      meta_layer.padding, meta_layer.dilation)
 
 
+def held_tensors(model: nn.Module) -> Iterator[torch.Tensor]:
+    """Every tensor the module tree holds: parameters, buffers, and plain tensor attributes (the `weight` that
+    torch.nn.utils.prune computes from weight_orig * weight_mask is one)."""
+    for module in model.modules():
+        yield from module.parameters(recurse=False)
+        yield from module.buffers(recurse=False)
+        yield from (value for value in vars(module).values() if isinstance(value, torch.Tensor))
+
+
 def module_bytes(model: nn.Module) -> int:
-    """Bytes of every parameter and buffer a module holds (the CSR weights of sparse layers are buffers)."""
-    return sum(tensor_bytes(t) for t in list(model.parameters()) + list(model.buffers()))
+    """Bytes of every storage the module's tensors use, each counted once (views and shared tensors are one)."""
+    storages = {}
+    for tensor in held_tensors(model):
+        for part in strided_parts(tensor):
+            storage = part.untyped_storage()
+            storages[part.device, storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
 
 
 def layer_inputs(model: nn.Module, names: list[str], x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -143,58 +161,67 @@ def layer_inputs(model: nn.Module, names: list[str], x: torch.Tensor) -> dict[st
     return captured
 
 
-def median_timer(reps: int = 5, sync: Callable[[], None] = lambda: None) -> LayerTimer:
-    """A LayerTimer: median wall time of `reps` calls after a warm-up call, or the warm-up's time alone when that
-    exceeds HOPELESS x the limit (im2col + CSR at low sparsity is several times slower than dense: no need to
-    repeat it)."""
+def wall_clock(sync: Callable[[], None] = lambda: None) -> LayerClock:
+    """A LayerClock of wall time; `sync` waits for the device (torch.cuda.synchronize) around the call."""
 
-    def once(layer: nn.Module, x: torch.Tensor) -> float:
+    def clock(module: nn.Module, x: torch.Tensor) -> float:
         sync()
         start = time.perf_counter()
-        layer(x)
+        module(x)
         sync()
         return time.perf_counter() - start
 
-    def time_layer(layer: nn.Module, x: torch.Tensor, limit: float) -> float:
-        with torch.inference_mode():
-            warmup = once(layer, x)
-            if warmup > HOPELESS * limit:
-                return warmup
-            return statistics.median(once(layer, x) for _ in range(reps))
-
-    return time_layer
+    return clock
 
 
-def choose_layers(model: nn.Module, names: list[str], x: torch.Tensor, timer: LayerTimer,
-                  margin: float = 0.9) -> dict[str, str]:
+def choose_layers(model: nn.Module, names: list[str], x: torch.Tensor, clock: LayerClock,
+                  policy: ComparePolicy = CHOICE_POLICY) -> dict[str, str]:
     """Put each named layer in its faster form for inputs like `x`, in place; returns layer -> "dense"/"sparse".
 
-    A layer goes sparse only when its CSR form takes under `margin` of the dense time, so noise keeps it dense.
-    Timed alone, a layer can win that it loses inside the model (at batch 1 LeNet-300-100's first layer is 0.87x
-    as CSR alone, 1.15x the whole model), so the choice stands only if the whole model then takes under `margin`
-    of its time with those layers dense; otherwise every layer is dense.
+    A layer goes sparse only when its CSR form, timed in alternation with the dense form on the layer's own
+    input, takes under `policy.margin` of the dense time by a sign test (bench.latency.beats); within the noise
+    it stays dense. Timed alone, a layer can win that it loses inside the model (at batch 1 LeNet-300-100's first
+    layer is 0.87x as CSR alone, 1.15x the whole model), so the choice stands only if the whole model, timed the
+    same way against itself with those layers dense, wins too; otherwise every layer is dense. The losing forms
+    are dropped as soon as they lose.
     """
-    inputs = layer_inputs(model, names, x)
-    choice: dict[str, str] = {}
-    for name in names:
-        current = model.get_submodule(name)
-        dense = current.to_dense() if isinstance(current, (CsrLinear, CsrConv2d)) else current
-        sparse = current if dense is not current else sparse_layer(current)
-        dense_time = timer(dense, inputs[name], math.inf)
-        sparse_wins = timer(sparse, inputs[name], margin * dense_time) < margin * dense_time
-        choice[name] = SPARSE if sparse_wins else DENSE
-        model.set_submodule(name, sparse if sparse_wins else dense)
-    chosen = {name: model.get_submodule(name) for name in names if choice[name] == SPARSE}
-    if chosen:
-        chosen_time = timer(model, x, math.inf)
-        for name, layer in chosen.items():
-            model.set_submodule(name, layer.to_dense())
-        if chosen_time < margin * timer(model, x, chosen_time / margin):
-            for name, layer in chosen.items():
-                model.set_submodule(name, layer)
-        else:
-            choice = dict.fromkeys(names, DENSE)
+    with torch.inference_mode():
+        inputs = layer_inputs(model, names, x)
+        choice = {name: choose_layer(model, name, inputs.pop(name), clock, policy) for name in names}
+        chosen = [name for name in names if choice[name] == SPARSE]
+        if chosen and not chosen_model_wins(model, chosen, x, clock, policy):
+            return dict.fromkeys(names, DENSE)
     return choice
+
+
+def choose_layer(model: nn.Module, name: str, x: torch.Tensor, clock: LayerClock, policy: ComparePolicy) -> str:
+    """Put layer `name` in whichever form runs faster on its input `x` (dense unless CSR clearly wins)."""
+    current = model.get_submodule(name)
+    dense = current.to_dense() if form_of(current) == SPARSE else current
+    sparse = current if dense is not current else sparse_layer(current)
+    faster = beats(lambda: clock(sparse, x), lambda: clock(dense, x), policy)
+    model.set_submodule(name, sparse if faster else dense)
+    return SPARSE if faster else DENSE
+
+
+def chosen_model_wins(model: nn.Module, chosen: list[str], x: torch.Tensor, clock: LayerClock,
+                      policy: ComparePolicy) -> bool:
+    """Whether `model` with its `chosen` layers sparse beats it with them dense; leaves the winner in place."""
+    sparse = {name: model.get_submodule(name) for name in chosen}
+    dense = {name: layer.to_dense() for name, layer in sparse.items()}
+
+    def with_layers(layers: dict[str, nn.Module]) -> Timed:
+        def timed() -> float:
+            for name, layer in layers.items():  # swapping module references: nothing copied, nothing timed
+                model.set_submodule(name, layer)
+            return clock(model, x)
+
+        return timed
+
+    wins = beats(with_layers(sparse), with_layers(dense), policy)
+    for name, layer in (sparse if wins else dense).items():
+        model.set_submodule(name, layer)
+    return wins
 
 
 def form_of(layer: nn.Module) -> str:

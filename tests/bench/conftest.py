@@ -1,13 +1,18 @@
-"""Fixtures for the measurement tests: tiny pruned LeNets exported with the real export stage, and test images."""
+"""Fixtures for the measurement tests: tiny pruned LeNets exported with the real export stage, test images, and
+jobs run through a fake runtime."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from bench.job import Job
+from bench.latency import RepsPolicy
+from bench.runtimes import RUNTIMES, Opener, Runtime
 from export.exporter import export_one
 from export.verify import EvalData
 from prune.config import pruned_path
@@ -49,3 +54,17 @@ def exported(tmp_path_factory) -> Path:
             write_pruned(out, model, ratio)
             export_one(out, model, ratio, eval_data(model))
     return out
+
+
+@pytest.fixture
+def fake_job(monkeypatch) -> Callable[[Opener], Job]:
+    """fake_job(opener): a LeNet-300-100 job at batch 1 and 8 whose runtime is `opener` (registered for this test
+    only), with no artifact file, no dense pair and no test data; the torch thread count stays as it is."""
+
+    def job(opener: Opener) -> Job:
+        monkeypatch.setitem(RUNTIMES, "fake", Runtime("fake", "dense", "cpu", opener))
+        return Job("lenet300_100", "fake", Path("unused.pt"), None, torch.get_num_threads(), (1, 8),
+                   RepsPolicy(warmup=0, min_reps=3, max_reps=3, max_seconds=1.0),
+                   example_input("lenet300_100", 2, SEED).numpy(), np.zeros((2, 10)), None, SEED)
+
+    return job

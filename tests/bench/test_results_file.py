@@ -49,6 +49,13 @@ def test_rerun_keeps_nothing_when_environment_or_settings_differ(tmp_path):
     assert reusable_records(tmp_path, ENVIRONMENT, {**CONFIG, "seed": 1}) == {}
 
 
+def test_rerun_after_a_commit_keeps_the_records(tmp_path):
+    write_results(tmp_path, {**ENVIRONMENT, "git_commit": "a" * 40, "git_dirty": False}, CONFIG,
+                  [record("torch-dense", {"1": 1.0})], FILES)
+    later = {**ENVIRONMENT, "git_commit": "b" * 40, "git_dirty": True}
+    assert list(reusable_records(tmp_path, later, CONFIG)) == [("lenet5", 0, "torch-dense")]
+
+
 def test_unreadable_results_are_not_reused(tmp_path):
     (tmp_path / "results.json").write_text("{not json")
     assert reusable_records(tmp_path, ENVIRONMENT, CONFIG) == {}
