@@ -6,22 +6,33 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pytest_benchmark.utils import get_machine_id
 
-from bench.regress import compare_runs, newest_saved_run, save_run
+from bench.cli import main
+from bench.regress.compare import TIME, Thresholds, compare_runs
+from bench.regress.storage import newest_saved_run, save_run
 
-THRESHOLDS = {"latency_threshold": 20.0, "size_threshold": 0.1, "memory_threshold": 10.0,
-              "accuracy_threshold": 0.0}
+LIMITS = Thresholds(latency=25.0, io=50.0, p_value=0.002, size=0.1, memory=10.0, accuracy=0.0)
 NAME = "test_inference_latency[smoke-lenet5-r90-torch-dense-b1]"
+EXPORT = "test_export_time[smoke-lenet5-r90-packed]"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def entry(name: str = NAME, median: float = 1e-3, **extra_info) -> dict:
-    """One benchmark as pytest-benchmark's JSON holds it."""
-    figures = {"file_bytes": 1000, "gzip_bytes": 500, "param_bytes": 4000, "peak_rss_bytes": 10**8,
-               "accuracy": 98.0, **extra_info}
-    return {"name": name, "fullname": f"tests/benchmarks/test_bench_latency.py::{name}",
-            "stats": {"median": median}, "extra_info": figures}
+def tight(center: float, n: int = 20) -> list[float]:
+    """`n` paired ratios within +-1% of `center`, as a quiet block-paired timing gives them."""
+    return [center * (0.99 + 0.02 * i / (n - 1)) for i in range(n)]
+
+
+def entry(name: str = NAME, ratios: list[float] | None = None, median: float = 1e-3, **extra_info) -> dict:
+    """One benchmark as the suite's pytest-benchmark JSON holds it: stats with raw data, figures, ratios."""
+    latency = name.startswith("test_inference_latency")
+    figures = {"runtime": "torch-dense" if latency else None, "file_bytes": 1000, "gzip_bytes": 500,
+               "param_bytes": 4000 if latency else None, "peak_rss_bytes": 10**8 if latency else None,
+               "accuracy": 98.0, "reference": "smoke-lenet5-r0-torch-dense-b1",
+               "paired_ratios": tight(1.0) if ratios is None else ratios, **extra_info}
+    return {"name": name, "fullname": f"tests/benchmarks/test_bench.py::{name}",
+            "stats": {"median": median, "data": [median] * 5}, "extra_info": figures}
 
 
 def run(*entries: dict) -> dict[str, dict]:
@@ -30,19 +41,81 @@ def run(*entries: dict) -> dict[str, dict]:
 
 
 def regressed(baseline: dict, current: dict) -> list[tuple[str, str]]:
-    return [(c.benchmark, c.figure) for c in compare_runs(run(baseline), run(current), THRESHOLDS).regressions]
+    return [(c.benchmark, c.figure) for c in compare_runs(run(baseline), run(current), LIMITS).regressions]
 
 
-def test_median_slower_beyond_the_threshold_is_a_regression():
-    assert regressed(entry(median=1.0e-3), entry(median=1.3e-3)) == [(NAME, "median_s")]
+def test_ratio_1_3x_higher_with_tight_samples_is_a_time_regression():
+    assert regressed(entry(ratios=tight(1.0)), entry(ratios=tight(1.3))) == [(NAME, TIME)]
 
 
-def test_median_slower_within_the_threshold_is_not_a_regression():
-    assert regressed(entry(median=1.0e-3), entry(median=1.15e-3)) == []
+def test_time_regression_reports_the_factor_the_p_value_and_both_paired_ratios():
+    [change] = compare_runs(run(entry(ratios=tight(1.0))), run(entry(ratios=tight(1.3))), LIMITS).regressions
+    assert (round(change.baseline, 3), round(change.current, 3)) == (1.0, 1.3)
+    assert change.p_value < 1e-6
+    assert change.change == f"x1.30, p={change.p_value:.1g}"
 
 
-def test_faster_median_is_not_a_regression():
-    assert regressed(entry(median=1.0e-3), entry(median=0.5e-3)) == []
+def test_significant_change_within_the_factor_is_not_a_regression():
+    assert regressed(entry(ratios=tight(1.0)), entry(ratios=tight(1.2))) == []
+
+
+def test_change_beyond_the_factor_within_the_noise_is_not_a_regression():
+    noisy = [0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2]
+    assert regressed(entry(ratios=noisy), entry(ratios=[r * 1.3 for r in noisy])) == []
+
+
+def test_three_ratios_a_side_can_never_reach_the_p_value():
+    assert regressed(entry(ratios=[1.0, 1.0, 1.0]), entry(ratios=[3.0, 3.0, 3.0])) == []
+
+
+def test_uniformly_slower_machine_flags_nothing():
+    names = [NAME, NAME.replace("torch-dense", "torch-sparse"), EXPORT]
+    baseline = run(*(entry(name, tight(0.8 + i / 10)) for i, name in enumerate(names)))
+    slower = run(*(entry(name, tight(0.8 + i / 10)[::-1], median=1.4e-3) for i, name in enumerate(names)))
+    assert compare_runs(baseline, slower, LIMITS).regressions == []
+
+
+def test_one_benchmark_slower_among_unchanged_ones_is_the_one_flagged():
+    other = NAME.replace("torch-dense", "torch-sparse")
+    baseline = run(entry(NAME, tight(1.0)), entry(other, tight(0.7)))
+    current = run(entry(NAME, tight(1.0)), entry(other, tight(0.7 * 1.3)))
+    regressions = compare_runs(baseline, current, LIMITS).regressions
+    assert [(c.benchmark, c.figure) for c in regressions] == [(other, TIME)]
+
+
+def test_lower_ratio_beyond_the_factor_is_reported_better_not_a_regression():
+    comparison = compare_runs(run(entry(ratios=tight(1.0))), run(entry(ratios=tight(0.5))), LIMITS)
+    assert comparison.regressions == []
+    assert [(c.benchmark, c.figure) for c in comparison.improvements] == [(NAME, TIME)]
+
+
+def test_export_and_load_times_are_held_to_the_io_threshold():
+    assert regressed(entry(EXPORT, tight(1.0)), entry(EXPORT, tight(1.4))) == []
+    assert regressed(entry(EXPORT, tight(1.0)), entry(EXPORT, tight(1.6))) == [(EXPORT, TIME)]
+
+
+def test_baseline_without_paired_ratios_is_not_compared_on_time():
+    old = entry()
+    del old["extra_info"]["paired_ratios"]
+    comparison = compare_runs(run(old), run(entry(ratios=tight(5.0))), LIMITS)
+    assert TIME not in {c.figure for c in comparison.changes}
+
+
+def test_torch_auto_picking_other_layers_is_listed_and_not_compared_on_time_or_parameter_bytes():
+    auto = NAME.replace("torch-dense", "torch-auto")
+    baseline = entry(auto, tight(0.5), runtime="torch-auto", param_bytes=300_000)
+    current = entry(auto, tight(1.0), runtime="torch-auto", param_bytes=1_000_000)
+    comparison = compare_runs(run(baseline), run(current), LIMITS)
+    assert comparison.rechosen == [auto]
+    assert comparison.regressions == []
+    assert {c.figure for c in comparison.changes} == {"file_bytes", "gzip_bytes", "peak_rss_bytes",
+                                                      "accuracy"}
+
+
+def test_torch_auto_with_the_same_pick_is_compared_on_time():
+    auto = NAME.replace("torch-dense", "torch-auto")
+    baseline, current = (entry(auto, tight(ratio), runtime="torch-auto") for ratio in (0.5, 1.0))
+    assert regressed(baseline, current) == [(auto, TIME)]
 
 
 def test_bigger_file_is_a_regression():
@@ -66,22 +139,21 @@ def test_higher_accuracy_is_not_a_regression():
 
 
 def test_figures_unknown_in_either_run_are_not_compared():
-    comparison = compare_runs(run(entry(accuracy=None)), run(entry(accuracy=None)), THRESHOLDS)
-    assert "accuracy" not in {c.figure for c in comparison.changes}
-    assert {c.figure for c in comparison.changes} == {"median_s", "file_bytes", "gzip_bytes", "param_bytes",
+    comparison = compare_runs(run(entry(accuracy=None)), run(entry(accuracy=None)), LIMITS)
+    assert {c.figure for c in comparison.changes} == {TIME, "file_bytes", "gzip_bytes", "param_bytes",
                                                       "peak_rss_bytes"}
 
 
 def test_benchmark_missing_from_the_baseline_is_reported_new_not_a_failure():
     other = "test_inference_latency[smoke-lenet5-r90-torch-sparse-b1]"
-    comparison = compare_runs(run(entry()), run(entry(), entry(other, median=9.0)), THRESHOLDS)
+    comparison = compare_runs(run(entry()), run(entry(), entry(other, tight(9.0))), LIMITS)
     assert comparison.new == [other]
     assert comparison.regressions == []
 
 
 def test_benchmark_gone_from_the_current_run_is_reported_missing():
     other = "test_inference_latency[smoke-lenet5-r90-torch-sparse-b1]"
-    comparison = compare_runs(run(entry(), entry(other)), run(entry()), THRESHOLDS)
+    comparison = compare_runs(run(entry(), entry(other)), run(entry()), LIMITS)
     assert comparison.missing == [other]
 
 
@@ -94,26 +166,46 @@ def test_saved_runs_are_numbered_per_machine_and_the_newest_is_the_baseline(tmp_
     assert newest_saved_run(tmp_path / "storage") == second
 
 
-def test_saved_run_keeps_the_statistics_but_not_the_raw_timings(tmp_path):
+def test_saved_run_keeps_the_raw_timings_and_the_paired_ratios(tmp_path):
     source = tmp_path / "run.json"
-    source.write_text(json.dumps({"benchmarks": [{**entry(), "stats": {"median": 1e-3, "data": [1e-3] * 5}}]}))
+    source.write_text(json.dumps({"benchmarks": [entry()]}))
     saved = json.loads(save_run(tmp_path / "storage", source).read_text())
-    assert saved["benchmarks"][0]["stats"] == {"median": 1e-3}
+    assert saved["benchmarks"][0]["stats"]["data"] == [1e-3] * 5
+    assert saved["benchmarks"][0]["extra_info"]["paired_ratios"] == tight(1.0)
+
+
+@pytest.mark.parametrize("module", ["pytest_benchmark", "scipy"])
+def test_regress_without_the_dev_extra_is_one_line_naming_the_install(module, monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, module, None)  # what an import finds when the package is not installed
+    assert main(["regress", "--storage", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert module.replace("_", "-") in err and 'pip install -e ".[dev]"' in err
+
+
+def test_cli_parser_builds_without_the_dev_extra():
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in ("pytest", "pytest_benchmark", "scipy"))
+    code = f"import sys; {blocked}; import bench.cli; bench.cli.build_parser().parse_args(['regress'])"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr
 
 
 def regress(storage: Path, *suite_args: str) -> subprocess.CompletedProcess:
-    """`python -m bench regress` on lenet300_100's latency benchmarks, with a table wide enough for one line a row."""
-    command = [sys.executable, "-m", "bench", "regress", "--storage", str(storage), "--latency-threshold", "30",
+    """`python -m bench regress` on lenet300_100's latency benchmarks, printed at 80 columns."""
+    command = [sys.executable, "-m", "bench", "regress", "--storage", str(storage),
                "--", "--bench-models", "lenet300_100", "-k", "test_inference_latency",
                "--benchmark-max-time", "0.1", *suite_args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
-                          timeout=300, env={**os.environ, "COLUMNS": "250"})
+                          timeout=600, env={**os.environ, "COLUMNS": "80"})
 
 
-def regression_rows(output: str, figure: str) -> list[str]:
-    return [line for line in output.splitlines() if "test_inference_latency[" in line and f" {figure} " in line]
+def regression_lines(output: str, figure: str) -> list[str]:
+    return [line for line in output.splitlines()
+            if line.startswith("REGRESSION: ") and f" {figure}: " in line]
 
 
+@pytest.mark.slow
 def test_planted_masked_path_makes_regress_fail_naming_the_torch_dense_benchmarks(tmp_path):
     storage, out = tmp_path / "storage", tmp_path / "out"
     first = regress(storage, "--bench-out", str(out))
@@ -123,6 +215,8 @@ def test_planted_masked_path_makes_regress_fail_naming_the_torch_dense_benchmark
     planted = regress(storage, "--bench-out", str(out), "--bench-plant-masked")
 
     assert planted.returncode == 1, planted.stdout + planted.stderr
-    exact = regression_rows(planted.stdout, "param_bytes")  # masked holds weight_orig and weight_mask: 2x
-    assert exact and all("-torch-dense-" in row for row in exact)
+    exact = regression_lines(planted.stdout, "param_bytes")  # masked holds weight_orig, weight_mask and weight: 3x
+    names = {line.split()[1] for line in exact}
+    assert names == {f"test_inference_latency[smoke-lenet300_100-r{ratio}-torch-dense-b{batch}]"
+                     for ratio in (0, 90) for batch in (1, 8)}
     assert newest_saved_run(storage).name == "0001_regress.json"  # a failing run is not saved

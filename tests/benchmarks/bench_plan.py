@@ -20,9 +20,12 @@ from prune.models import MODELS
 
 LENETS = ("lenet300_100", "lenet5")
 RESNETS = ("resnet18", "resnet50")
-RATIOS = {"smoke": (0.0, 90.0), "quick": (0.0, 50.0, 90.0, 99.0)}  # preset -> pruning ratios benchmarked
+RATIOS = {"smoke": (0.0, 90.0), "quick": (0.0, 50.0, 90.0, 99.0)}  # preset -> ratios (0: the reference)
 PLANTED = {"torch-dense": "torch-masked"}  # --bench-plant-masked: benchmark name -> runtime actually timed
 SEED = 0
+REFERENCE_RATIO = 0.0  # every benchmark is also timed against its model's dense model at this ratio ...
+REFERENCE_RUNTIME = "torch-dense"  # ... run by this runtime (latency; never planted: it is the yardstick)
+REFERENCE_FORMAT = "dense"  # ... or written and loaded in this format (export and load)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ class LatencyCase:
         """The pytest id, e.g. smoke-lenet5-r90-torch-dense-b8: the preset keeps smoke and quick runs apart."""
         return f"{preset}-{self.model}-{ratio_tag(self.ratio)}-{self.runtime}-b{self.batch}"
 
+    def reference(self) -> LatencyCase:
+        """The case this one is timed against: the same model and batch, dense at ratio 0."""
+        return LatencyCase(self.model, REFERENCE_RATIO, REFERENCE_RUNTIME, self.batch)
+
 
 @dataclass(frozen=True)
 class ArtifactCase:
@@ -50,6 +57,10 @@ class ArtifactCase:
     def id(self, preset: str) -> str:
         """The pytest id, e.g. smoke-lenet5-r90-packed."""
         return f"{preset}-{self.model}-{ratio_tag(self.ratio)}-{self.format}"
+
+    def reference(self) -> ArtifactCase:
+        """The case this one is timed against: the same model's dense format at ratio 0."""
+        return ArtifactCase(self.model, REFERENCE_RATIO, REFERENCE_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ class SuitePlan:
     threads: int  # intra-op threads (the measure preset's)
     out: Path | None  # where the models are built and kept; None: a temporary directory
     plant_masked: bool  # route the torch-dense benchmarks through torch-masked (a planted regression)
+    pair_seconds: float  # paired timing of each benchmark against its reference (--benchmark-max-time)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> SuitePlan:
@@ -78,7 +90,8 @@ class SuitePlan:
         settings = resolve_settings(preset, MeasureConfig())
         return cls(preset, models, RATIOS[preset], tuple(select_runtimes(None, "cpu")),
                    {model: settings.batch_sizes[model] for model in models}, settings.threads,
-                   config.getoption("bench_out"), config.getoption("bench_plant_masked"))
+                   config.getoption("bench_out"), config.getoption("bench_plant_masked"),
+                   float(config.getoption("benchmark_max_time")))
 
     def timed_runtime(self, runtime: str) -> str:
         """The runtime a latency benchmark named `runtime` actually runs (differs only under the plant)."""
