@@ -6,7 +6,6 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import torch
 
 from export.digest import digest_file, sha256_file
 from export.formats import FORMATS, Format
@@ -41,19 +40,8 @@ def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: Eva
                                      top1_accuracy(logits, data.y))
 
 
-def clear_zero_signs(pruned: PrunedModel) -> None:
-    """Make the pruned weights' zeros +0.0, in place: prune.remove leaves -0.0 where it pruned a negative
-    weight (about half the zeros), a sign that is no part of the pruned model yet costs packed.pt a bit per
-    zero."""
-    with torch.no_grad():
-        for key in pruned.pruned_keys:
-            weight = pruned.dense.get_parameter(key)
-            weight.masked_fill_(weight == 0, 0.0)
-
-
 def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: dict) -> dict:
-    """Write, verify and manifest every format of one pruned model (zeros +0.0); the manifest comes last."""
-    clear_zero_signs(pruned)
+    """Write, verify and manifest every format of one pruned model; the manifest comes last."""
     with ThreadPoolExecutor(max_workers=1) as digests:
         entries = [export_artifact(fmt, pruned, directory, data, digests) for fmt in FORMATS.values()]
     extra = {"accuracy": top1_accuracy(pruned.reference, data.y), "dataset": data.source, "accuracy_note": data.note,

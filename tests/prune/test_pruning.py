@@ -91,3 +91,10 @@ def test_masked_model_of_another_architecture_is_an_artifact_error():
     state = prune_l1(_model("lenet300_100"), 50).state_dict()
     with pytest.raises(ArtifactError, match="r50.pt: not a lenet5 state"):
         masked_model("lenet5", state, source="r50.pt")
+
+
+def test_make_permanent_leaves_every_zero_positive():
+    model = make_permanent(prune_l1(_model("lenet300_100"), 90))
+    weight = model[1].weight.detach()
+    zeros = weight == 0
+    assert zeros.any() and not torch.signbit(weight[zeros]).any()
