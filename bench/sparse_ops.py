@@ -230,8 +230,13 @@ def form_of(layer: nn.Module) -> str:
 
 
 def set_forms(model: nn.Module, choice: Mapping[str, str]) -> None:
-    """Put each named layer in the form `choice` gives it ("dense" or "sparse"), in place."""
-    for name, form in choice.items():
-        layer = model.get_submodule(name)
-        if form_of(layer) != form:
-            model.set_submodule(name, layer.to_dense() if form == DENSE else sparse_layer(layer))
+    """Put each named layer in the form `choice` gives it ("dense" or "sparse"), in place.
+
+    Converted under inference mode, like the forms choose_layers built: outside it, torch refuses to wrap their
+    inference tensors in the new form's parameters.
+    """
+    with torch.inference_mode():
+        for name, form in choice.items():
+            layer = model.get_submodule(name)
+            if form_of(layer) != form:
+                model.set_submodule(name, layer.to_dense() if form == DENSE else sparse_layer(layer))

@@ -12,7 +12,7 @@ from torch.nn.utils import prune as torch_prune
 
 from bench.latency import ComparePolicy
 from bench.sparse_ops import (CsrConv2d, CsrLinear, LayerClock, choose_layers, form_of, layer_inputs, module_bytes,
-                              sparse_layer, tensor_bytes)
+                              set_forms, sparse_layer, tensor_bytes)
 
 TOLERANCE = 1e-5
 
@@ -126,6 +126,20 @@ def test_auto_choice_is_sparse_for_a_layer_clearly_faster_as_csr_and_dense_for_o
     choice = choose_layers(model, ["0", "2"], x, jittered(nonzero_cost))
     assert choice == {"0": "sparse", "2": "dense"}
     assert isinstance(model[0], CsrLinear) and isinstance(model[2], nn.Linear)
+    with torch.inference_mode():
+        assert (model(x) - expected).abs().max() <= TOLERANCE
+
+
+def test_forms_chosen_at_one_batch_size_convert_to_another_batch_sizes_choice_outside_inference_mode():
+    model = nn.Sequential(pruned(nn.Linear(400, 300), 0.99), nn.ReLU(), nn.Linear(300, 10)).eval()
+    x = torch.randn(4, 400)
+    with torch.inference_mode():
+        expected = model(x)
+    assert choose_layers(model, ["0"], x, jittered(nonzero_cost)) == {"0": "sparse"}
+    set_forms(model, {"0": "dense"})
+    assert isinstance(model[0], nn.Linear)
+    set_forms(model, {"0": "sparse"})
+    assert isinstance(model[0], CsrLinear)
     with torch.inference_mode():
         assert (model(x) - expected).abs().max() <= TOLERANCE
 
