@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-BLOCK_SECONDS = 0.01  # each side runs about this long (at least one call) before the other side runs
+from bench.latency import BLOCK_SECONDS, perf_clock
+
 MIN_BLOCKS = 10  # block pairs always timed: Mann-Whitney needs 7 a side to reach p < 0.002
 SIZING_CALLS = 5  # calls that size a block, the fastest counting: one descheduled call (4 ms here) sized
 # blocks of one or two calls, and their ratios came out 0.003x-113x
@@ -30,24 +31,18 @@ class Pairing:
         return {"reference": self.reference, "paired_ratios": self.paired_ratios}
 
 
-def call_seconds(call: Callable[[], object]) -> float:
-    """Wall time of one call."""
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
 def typical_seconds(call: Callable[[], object]) -> float:
-    """The fastest of up to SIZING_CALLS calls, stopping once BLOCK_SECONDS passed (a slow call runs once)."""
+    """The fastest of up to SIZING_CALLS calls, stopping once BLOCK_SECONDS (each side's block length, as in the
+    harness's pairing) passed; a slow call runs once."""
     times: list[float] = []
     while len(times) < SIZING_CALLS and sum(times) < BLOCK_SECONDS:
-        times.append(call_seconds(call))
+        times.append(perf_clock(call))
     return min(times)
 
 
 def block_median(call: Callable[[], object], calls: int) -> float:
     """Median seconds of `calls` consecutive calls."""
-    return statistics.median(call_seconds(call) for _ in range(calls))
+    return statistics.median(perf_clock(call) for _ in range(calls))
 
 
 def time_paired(call: Callable[[], object], reference: Callable[[], object], seconds: float,
