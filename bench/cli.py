@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from prune.config import STUDY_RATIOS, RunConfig, default_data_dir
+from prune.config import DEFAULT_METHODS, DEFAULT_RECOVERIES, STUDY_RATIOS, RunConfig, default_data_dir
 from prune.errors import PrunebenchError
 from prune.models import MODELS
 
@@ -45,6 +45,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", default="oneshot", help="oneshot or iterative pruning")
     parser.add_argument("--tolerance", type=float, default=1.0,
                         help="accuracy points below dense that the best pruned model may lose")
+    parser.add_argument("--methods", type=_names, default=DEFAULT_METHODS,
+                        help=f"comma-separated pruning methods (default: {','.join(DEFAULT_METHODS)})")
+    parser.add_argument("--recovery", dest="recoveries", type=_names, default=DEFAULT_RECOVERIES,
+                        help=f"comma-separated recoveries after pruning (default: {','.join(DEFAULT_RECOVERIES)})")
+    parser.add_argument("--finetune-epochs", type=int, default=None,
+                        help="epochs of the finetune recovery (default: the preset's)")
+    parser.add_argument("--compare-ratios", type=_ratios, default=None,
+                        help="ratios of every method and recovery but the study's l1-unstructured+none, which "
+                             "runs at --ratios (default: the preset's, on quick 50,90,95 for the LeNets and 50 for "
+                             "the ResNets)")
 
 
 def _measure_options(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in [
         ("train", "train the dense models"),
-        ("prune", "run the L1 pruning sweep (trains first when no checkpoint exists)"),
+        ("prune", "prune with every method and recovery (trains first when no checkpoint exists)"),
         ("export", "make pruning permanent and write every artifact format"),
         ("measure", "measure size, memory, latency and accuracy of every artifact"),
         ("report", "write report.md and plots and print the console report"),
@@ -83,7 +93,9 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     get_preset(args.preset)
     return RunConfig(models=args.models, ratios=args.ratios, out=args.out, data_dir=args.data_dir,
                      download=args.download, device=args.device, seed=args.seed, preset=args.preset,
-                     schedule=args.schedule, tolerance=args.tolerance)
+                     schedule=args.schedule, tolerance=args.tolerance, methods=args.methods,
+                     recoveries=args.recoveries, finetune_epochs=args.finetune_epochs,
+                     compare_ratios=args.compare_ratios)
 
 
 def measure_config(args: argparse.Namespace):

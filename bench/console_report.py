@@ -12,8 +12,11 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.findings import Finding
+from bench.methods_report import methods_table
 from bench.report_data import RunResults
 from bench.report_tables import UNSTABLE_LEGEND, FigureTable, model_tables
+from bench.verdict import ship_lines, ship_this
+from prune.config import RunConfig
 
 BEST_MARK = "*"
 LEGEND = (f"{BEST_MARK} best in column: lowest size, memory and latency (ranked by the ratio to dense); "
@@ -71,18 +74,23 @@ def findings_panel(items: list[Finding]) -> Panel:
 
 
 def print_report(results: RunResults, items: list[Finding], console: Console) -> None:
-    """Print every model's tables and the findings panel."""
+    """Print every model's tables of the study's variant, the comparison of methods and recoveries, the findings
+    panel and the "ship this" verdict of every model."""
     env = results.environment
     summary = ", ".join(f"{k}={env[k]}" for k in ENVIRONMENT_SUMMARY if env.get(k) is not None)
     console.rule(f"prunebench report: {results.path}")
     if summary:
         console.print(summary, highlight=False)
     console.print(LEGEND, highlight=False)
+    study = results.study()
     for model in results.models():
-        for table in model_tables(results, model):
+        for table in [*model_tables(study, model), methods_table(results, model)]:
             for title, part in fitted(table, console):
                 console.print(Group(title, part))
     for record in results.failures():
         console.print(f"[yellow]failed measurement[/] (shown as -): {record.model} {record.ratio:g}% "
                       f"{record.runtime}: {record.error}", highlight=False)
     console.print(findings_panel(items))
+    tolerance = float(results.config.get("tolerance", RunConfig.tolerance))
+    lines = [line for model in results.models() for line in ship_lines(ship_this(results, model, tolerance))]
+    console.print(Panel(Text("\n".join(lines).replace("**", "")), title="Ship this", title_align="left"))

@@ -23,7 +23,8 @@ class Finding:
 
 
 def _index(records: list[Record]) -> dict[tuple[str, float, str], Record]:
-    return {r.key: r for r in records}
+    """Records by (model, ratio, runtime): the findings read the study's variant only, one record per key."""
+    return {(r.model, r.ratio, r.runtime): r for r in records}
 
 
 def _top_ratios(records: list[Record]) -> dict[str, float]:

@@ -6,15 +6,20 @@ import json
 from pathlib import Path
 
 from bench.findings import Finding
+from bench.methods_report import batchnorm_lines, methods_table
 from bench.report_data import RESULTS_FILE, RunResults
 from bench.report_detail import GZIP_NOTE, gzip_table, latency_detail_table
 from bench.report_paths import path_roots, relative_paths, shown_out
 from bench.report_tables import (MISSING, UNSTABLE_LEGEND, FigureTable, accuracy_images_text, accuracy_notes,
                                  fmt_ratio, model_tables)
+from bench.verdict import ship_lines, ship_this
+from prune.config import RunConfig
 
 # results.json config keys -> `python -m bench` options, in the order the command line shows them
 OPTIONS = (("models", "--models"), ("ratios", "--ratios"), ("preset", "--preset"), ("schedule", "--schedule"),
-           ("seed", "--seed"), ("tolerance", "--tolerance"), ("device", "--device"),
+           ("seed", "--seed"), ("tolerance", "--tolerance"), ("device", "--device"), ("methods", "--methods"),
+           ("recoveries", "--recovery"), ("compare_ratios", "--compare-ratios"),
+           ("finetune_epochs", "--finetune-epochs"),
            ("runtimes", "--runtimes"), ("batch_size", "--batch-size"), ("threads", "--threads"))
 
 
@@ -103,9 +108,33 @@ def model_section(results: RunResults, model: str) -> list[str]:
     return lines
 
 
+def comparison_section(results: RunResults, out: Path, missing_plots: list[str]) -> list[str]:
+    """What to ship per model, the table of methods and recoveries, and the BatchNorm test, from every record."""
+    tolerance = float(results.config.get("tolerance", RunConfig.tolerance))
+    lines = ["## Ship this", "",
+             f"Per model: the lowest batch-1 p50 latency and the smallest file within {tolerance:g} accuracy points "
+             "of the dense model, over every method, recovery, ratio and runtime measured.", ""]
+    lines += [f"- {line}" for model in results.models() for line in ship_lines(ship_this(results, model, tolerance))]
+    lines += ["", "## Methods and recovery", ""]
+    for model in results.models():
+        lines += markdown_table(methods_table(results, model))
+    bn = batchnorm_lines(results, out)
+    if bn:
+        lines += ["BatchNorm statistics re-estimated after pruning (`bn`), against none:", ""]
+        lines += [f"- {line}" for line in bn] + [""]
+    if missing_plots:
+        lines += ["Trade-off plots not drawn:", "", *[f"- {reason}" for reason in missing_plots], ""]
+    return lines
+
+
 def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str, dict],
-                    plots: list[Path], out: Path) -> str:
-    """The whole report.md text; absolute paths shown relative to the run directory or home."""
+                    plots: list[Path], out: Path, missing_plots: list[str] = ()) -> str:
+    """The whole report.md text; absolute paths shown relative to the run directory or home.
+
+    `results` holds every variant: the comparison sections read all of it, the study's sections its own records.
+    """
+    comparison = comparison_section(results, out, list(missing_plots))
+    results = results.study()
     lines = ["# prunebench report", "",
              f"Built only from `{RESULTS_FILE}` ({len(results.records)} records) and the sweep records by "
              "`python -m bench report`. Bold marks the best cell of each column: lowest size, memory and "
@@ -120,6 +149,7 @@ def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str,
              "## Findings", ""]
     for n, finding in enumerate(items, 1):
         lines += [f"{n}. **{finding.topic.capitalize()}.** {finding.overhead}", f"   {finding.remedy}", ""]
+    lines += comparison
     lines += ["## Plots", ""]
     lines += [f"![{p.stem.replace('_', ' ')}](plots/{p.name})" for p in plots] + [""]
     if sweeps:

@@ -1,9 +1,11 @@
 """`python -m bench measure`: every exported artifact through every runtime, each in its own fresh process.
 
-Per model x ratio x runtime: param bytes, peak RSS, latency at batch 1 and the larger batch, accuracy and the
+Per model x variant x ratio x runtime: param bytes, peak RSS, latency at batch 1 and the larger batch, accuracy and the
 logits' max abs difference from the in-memory pruned model. Results go to <out>/results.json and results.csv after
 each model; a rerun with the same environment and settings keeps the records it already has, and a run over fewer
-models, ratios or runtimes keeps the other records of the earlier run whose artifact files are unchanged.
+models, ratios or runtimes keeps the other records of the earlier run whose artifact files are unchanged. The
+study's variant goes through every runtime; the other methods and recoveries through COMPARE_RUNTIMES, the ones
+a user would ship them on.
 """
 
 from __future__ import annotations
@@ -27,16 +29,21 @@ from bench.records import (BASELINE_RUNTIME, ArtifactFile, LatencyStats, Record,
 from bench.results import results_path, reusable_records, write_results
 from bench.runtimes import RUNTIMES, Runtime, get_runtime, select_runtimes
 from export.exporter import artifact_dir
+from export.formats import formats_for
+from export.stage import Cell, export_jobs
 from export.loaders import load_torch_model
 from export.manifest import artifact_entry, manifest_path, read_manifest
 from export.verify import load_eval_data
-from prune.config import RunConfig, ratio_tag
+from prune.config import STUDY, RunConfig, Variant, ratio_tag
 from prune.errors import ArtifactError
 from prune.io import torch_save
 from prune.models import MODELS
 from prune.presets import eval_limit
 
-REFERENCE_FORMAT = "masked"  # the in-memory pruned model every runtime's logits are compared with
+REFERENCE_FORMATS = ("masked", "dense")  # the first a cell has is the pruned model every runtime's logits match
+# the runtimes of every variant but the study's: the dense artifact on eager torch and on onnxruntime (a structured
+# model has nothing sparse to run, and the study's grid already shows what the sparse runtimes make of zeros)
+COMPARE_RUNTIMES = ("torch-dense", "torch-dense-cuda", "ort-dense")
 
 
 @dataclass(frozen=True)
@@ -50,19 +57,34 @@ class ModelData:
     test_images: int | None  # how many test images accuracy uses (the preset's, as in prune and export)
 
 
-def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[tuple[str, float], dict]:
-    """Every (model, ratio) manifest, checked before any measuring; missing is an ArtifactError."""
+def cell_variant(manifest: dict) -> Variant:
+    """The variant a manifest was exported from (manifests written before methods existed: the study's)."""
+    return Variant(manifest.get("method", STUDY.method), manifest.get("recovery", STUDY.recovery))
+
+
+def cell_runtimes(runtimes: list[Runtime], variant: Variant, manifest: dict) -> list[Runtime]:
+    """The runtimes that measure one cell: those whose format it has, only COMPARE_RUNTIMES off the study's grid."""
+    formats = formats_for(bool(manifest.get("structured")))
+    return [rt for rt in runtimes if rt.format in formats and (variant.is_study or rt.name in COMPARE_RUNTIMES)]
+
+
+def reference_format(manifest: dict) -> str:
+    """The format whose module gives a cell's reference logits: masked.pt, or dense.pt of a structured model."""
+    return REFERENCE_FORMATS[0] if not manifest.get("structured") else REFERENCE_FORMATS[1]
+
+
+def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[Cell, dict]:
+    """Every (model, variant, ratio) manifest, checked before any measuring; missing is an ArtifactError."""
     manifests = {}
-    for model in cfg.models:
-        for ratio in cfg.ratios:
-            directory = artifact_dir(cfg.out, model, ratio)
-            if not manifest_path(directory).is_file():
-                raise ArtifactError(f"{manifest_path(directory)}: no exported artifacts for {model} at ratio "
-                                    f"{ratio:g}; run `python -m bench export` first")
-            manifest = read_manifest(directory)
-            for fmt in {REFERENCE_FORMAT, *(rt.format for rt in runtimes)}:
-                artifact_entry(manifest, fmt)
-            manifests[model, ratio] = manifest
+    for model, variant, ratio in export_jobs(cfg):
+        directory = artifact_dir(cfg.out, model, ratio, variant)
+        if not manifest_path(directory).is_file():
+            raise ArtifactError(f"{manifest_path(directory)}: no exported artifacts for {model} ({variant.tag}) at "
+                                f"ratio {ratio:g}; run `python -m bench export` first")
+        manifest = read_manifest(directory)
+        for fmt in {reference_format(manifest), *(rt.format for rt in cell_runtimes(runtimes, variant, manifest))}:
+            artifact_entry(manifest, fmt)
+        manifests[model, variant, ratio] = manifest
     return manifests
 
 
@@ -74,23 +96,27 @@ def manifest_or_none(directory: Path) -> dict | None:
         return None
 
 
-def unchanged_records(out: Path, kept: dict[tuple[str, float, str], Record]
-                      ) -> tuple[list[Record], dict[tuple[str, float], dict]]:
+def record_cell(record: Record) -> Cell:
+    """The (model, variant, ratio) a record measured."""
+    return record.model, Variant(record.method, record.recovery), record.ratio
+
+
+def unchanged_records(out: Path, kept: dict[tuple, Record]) -> tuple[list[Record], dict[Cell, dict]]:
     """Kept records whose artifact file is still the one on disk, with the manifests that say so.
 
     Written beside this run's records, they let a run over fewer models, ratios or runtimes add to results.json
     instead of dropping the rest, and keep not-yet-remeasured records when a run is interrupted.
     """
-    manifests: dict[tuple[str, float], dict | None] = {}
+    manifests: dict[Cell, dict | None] = {}
     unchanged = []
     for record in kept.values():
-        where = (record.model, record.ratio)
+        model, variant, ratio = where = record_cell(record)
         if where not in manifests:
-            manifests[where] = manifest_or_none(artifact_dir(out, *where))
+            manifests[where] = manifest_or_none(artifact_dir(out, model, ratio, variant))
         entries = manifests[where]["artifacts"] if manifests[where] else []
         if any(e["file"] == record.artifact and e["sha256"] == record.artifact_sha256 for e in entries):
             unchanged.append(record)
-    return unchanged, {(r.model, r.ratio): manifests[r.model, r.ratio] for r in unchanged}
+    return unchanged, {record_cell(r): manifests[record_cell(r)] for r in unchanged}
 
 
 def _position(name: str, registry: dict) -> int:
@@ -99,24 +125,31 @@ def _position(name: str, registry: dict) -> int:
 
 
 def merged(records: list[Record], unchanged: list[Record]) -> list[Record]:
-    """This run's records and the unchanged earlier ones it did not redo, in the order model, ratio, runtime."""
+    """This run's records and the unchanged earlier ones it did not redo, in the order model, variant (the
+    study's first), ratio, runtime."""
     done = {r.key for r in records}
     return sorted(records + [r for r in unchanged if r.key not in done],
-                  key=lambda r: (_position(r.model, MODELS), r.model, r.ratio, _position(r.runtime, RUNTIMES)))
+                  key=lambda r: (_position(r.model, MODELS), r.model, record_cell(r)[1].order, record_cell(r)[1],
+                                 r.ratio, _position(r.runtime, RUNTIMES)))
 
 
 def covered_config(config: dict, records: list[Record]) -> dict:
     """The run config with models, ratios and runtimes set to those the records cover (the report's command)."""
+    study = [r for r in records if record_cell(r)[1].is_study]
     return {**config, "models": list(dict.fromkeys(r.model for r in records)),
-            "ratios": sorted({r.ratio for r in records}),
+            "ratios": sorted({r.ratio for r in study}),
+            "compare_ratios": sorted({r.ratio for r in records if r not in study}) or config.get("compare_ratios"),
+            "methods": list(dict.fromkeys(r.method for r in records)),
+            "recoveries": list(dict.fromkeys(r.recovery for r in records)),
             "runtimes": list(dict.fromkeys(r.runtime for r in records))}
 
 
-def artifact_files(manifests: dict[tuple[str, float], dict]) -> list[ArtifactFile]:
+def artifact_files(manifests: dict[Cell, dict]) -> list[ArtifactFile]:
     """The size of every artifact the manifests list, with its ratio to the same model's dense.pt at ratio 0."""
     files = [ArtifactFile(model, ratio, manifest["sparsity"], entry["format"], entry["file"], entry["bytes"],
-                          entry["gzip_bytes"], manifest["fp32_ref_bytes"], gzip_note=entry["gzip_note"])
-             for (model, ratio), manifest in manifests.items() for entry in manifest["artifacts"]]
+                          entry["gzip_bytes"], manifest["fp32_ref_bytes"], gzip_note=entry["gzip_note"],
+                          method=variant.method, recovery=variant.recovery)
+             for (model, variant, ratio), manifest in manifests.items() for entry in manifest["artifacts"]]
     attach_file_ratios(files)
     return files
 
@@ -133,8 +166,8 @@ def model_data(cfg: RunConfig, model: str, scratch: Path) -> ModelData:
 
 
 def reference_logits(directory: Path, manifest: dict, model: str, check_input: np.ndarray) -> np.ndarray:
-    """Logits of the masked pruned model (PyTorch's hooks live) on the check images, in float64."""
-    entry = artifact_entry(manifest, REFERENCE_FORMAT)
+    """Logits of the pruned model (PyTorch's hooks live, or a structured model) on the check images, in float64."""
+    entry = artifact_entry(manifest, reference_format(manifest))
     module = load_torch_model(directory / entry["file"], model, entry["sha256"])
     with torch.inference_mode():
         return module(torch.from_numpy(check_input)).double().numpy()
@@ -147,7 +180,7 @@ def auto_notes(layer_choice: dict[str, dict[str, str]]) -> list[str]:
 
 
 def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, data: ModelData, threads: int,
-                 result: ChildResult) -> Record:
+                 result: ChildResult) -> Record:  # the variant and MACs come from the manifest
     """A Record from the manifest's file figures and what the child measured (or its error)."""
     entry = artifact_entry(manifest, runtime.format)
     found = result.value if result.ok else {}
@@ -164,7 +197,8 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
         max_abs_diff=found.get("max_abs_diff"), paired_dense_ms=found.get("paired_dense_ms", {}), notes=notes,
         layer_choice=found.get("layer_choice", {}),
         artifact_sha256=entry["sha256"], error=result.error,
-        test_images=data.test_images if accuracy is not None else None, gzip_note=entry["gzip_note"])
+        test_images=data.test_images if accuracy is not None else None, gzip_note=entry["gzip_note"],
+        method=cell_variant(manifest).method, recovery=cell_variant(manifest).recovery, macs=manifest.get("macs"))
 
 
 @dataclass(frozen=True)
@@ -174,8 +208,8 @@ class MeasureRun:
     cfg: RunConfig
     settings: MeasureSettings
     runtimes: list[Runtime]
-    manifests: dict[tuple[str, float], dict]
-    kept: dict[tuple[str, float, str], Record]
+    manifests: dict[Cell, dict]
+    kept: dict[tuple, Record]
 
     def is_current(self, record: Record | None, manifest: dict, runtime: Runtime) -> bool:
         """True for a kept, successful record of the very artifact file the manifest lists now (failed: retried)."""
@@ -185,36 +219,38 @@ class MeasureRun:
     def pair(self, model: str) -> tuple[Path | None, str | None]:
         """The model's dense artifact at ratio 0 (path, sha256) that every measurement times alongside its own."""
         directory = artifact_dir(self.cfg.out, model, 0)
-        manifest = self.manifests.get((model, 0)) or manifest_or_none(directory)
+        manifest = self.manifests.get((model, STUDY, 0)) or manifest_or_none(directory)
         if manifest is None:
             return None, None
         entry = artifact_entry(manifest, get_runtime(BASELINE_RUNTIME).format)
         return directory / entry["file"], entry["sha256"]
 
-    def measure_one(self, model: str, ratio: float, runtime: Runtime, data: ModelData,
-                    reference: np.ndarray) -> Record:
+    def measure_one(self, cell: Cell, runtime: Runtime, data: ModelData, reference: np.ndarray) -> Record:
         """Measure one artifact through one runtime in a fresh child process."""
-        manifest = self.manifests[model, ratio]
+        model, variant, ratio = cell
+        manifest = self.manifests[cell]
         entry = artifact_entry(manifest, runtime.format)
         pair = self.pair(model) if runtime.paired else (None, None)
-        job = Job(model, runtime.name, artifact_dir(self.cfg.out, model, ratio) / entry["file"], entry["sha256"],
+        job = Job(model, runtime.name, artifact_dir(self.cfg.out, model, ratio, variant) / entry["file"],
+                  entry["sha256"],
                   self.settings.threads, self.settings.batch_sizes[model], self.settings.reps, data.check_input,
                   reference, data.test_data, self.cfg.seed, *pair)
         result = run_in_child(run_job, job, timeout=self.settings.child_timeout_s)
         return build_record(model, ratio, runtime, manifest, data, self.settings.threads, result)
 
-    def ratio_records(self, model: str, ratio: float, data: ModelData, progress: Progress,
-                      task: TaskID) -> list[Record]:
-        """Every runtime's record of one model x ratio; the reference logits are computed only when needed."""
-        manifest, reference, records = self.manifests[model, ratio], None, []
-        for runtime in self.runtimes:
-            progress.update(task, description=f"measure {model} {ratio_tag(ratio)} {runtime.name}")
-            record = self.kept.get((model, ratio, runtime.name))
+    def cell_records(self, cell: Cell, data: ModelData, progress: Progress, task: TaskID) -> list[Record]:
+        """Every runtime's record of one model x variant x ratio; the reference logits are computed only when
+        needed."""
+        model, variant, ratio = cell
+        manifest, reference, records = self.manifests[cell], None, []
+        for runtime in cell_runtimes(self.runtimes, variant, manifest):
+            progress.update(task, description=f"measure {model} {variant.tag} {ratio_tag(ratio)} {runtime.name}")
+            record = self.kept.get((model, variant.method, variant.recovery, ratio, runtime.name))
             if not self.is_current(record, manifest, runtime):
                 if reference is None:
-                    directory = artifact_dir(self.cfg.out, model, ratio)
+                    directory = artifact_dir(self.cfg.out, model, ratio, variant)
                     reference = reference_logits(directory, manifest, model, data.check_input)
-                record = self.measure_one(model, ratio, runtime, data, reference)
+                record = self.measure_one(cell, runtime, data, reference)
             records.append(record)
             progress.advance(task)
         return records
@@ -230,17 +266,19 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
     run = MeasureRun(cfg, settings, runtimes, manifests, reusable_records(cfg.out, environment, config))
     unchanged, unchanged_manifests = unchanged_records(cfg.out, run.kept)
     files = artifact_files(dict(sorted({**unchanged_manifests, **manifests}.items(),
-                                       key=lambda item: (_position(item[0][0], MODELS), item[0]))))
+                                       key=lambda item: (_position(item[0][0], MODELS), item[0][0],
+                                                         item[0][1].order, item[0][1:]))))
     records: list[Record] = []
     written = merged(records, unchanged)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with tempfile.TemporaryDirectory(prefix="prunebench-measure-") as scratch, \
             Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("measure", total=len(manifests) * len(runtimes))
+        total = sum(len(cell_runtimes(runtimes, cell[1], manifest)) for cell, manifest in manifests.items())
+        task = progress.add_task("measure", total=total)
         for model in cfg.models:
             data = model_data(cfg, model, Path(scratch))
-            for ratio in cfg.ratios:
-                records += run.ratio_records(model, ratio, data, progress, task)
+            for cell in (cell for cell in manifests if cell[0] == model):
+                records += run.cell_records(cell, data, progress, task)
             written = merged(records, unchanged)
             attach_ratios_to_dense(written)
             write_results(cfg.out, environment, covered_config(config, written), written, files)
@@ -257,6 +295,7 @@ def _summary(records: list[Record], kept: dict, carried: int, out: Path, console
 
 
 def failures(records: list[Record], out: Path) -> list[str]:
-    """One line per failed record: model, ratio, runtime, the artifact's path and the error."""
-    return [f"{r.model} {ratio_tag(r.ratio)} {r.runtime} ({artifact_dir(out, r.model, r.ratio) / r.artifact}): "
-            f"{r.error}" for r in records if r.failed]
+    """One line per failed record: model, variant, ratio, runtime, the artifact's path and the error."""
+    return [f"{r.model} {r.method}+{r.recovery} {ratio_tag(r.ratio)} {r.runtime} "
+            f"({artifact_dir(out, r.model, r.ratio, record_cell(r)[1]) / r.artifact}): {r.error}"
+            for r in records if r.failed]

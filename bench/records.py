@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-SCHEMA_VERSION = 3
+from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY
+
+SCHEMA_VERSION = 4
 UNSTABLE_IQR = 0.10  # a latency whose interquartile range exceeds this fraction of its median is flagged unstable
 BASELINE_RUNTIME = "torch-dense"  # ratios to dense are taken against this runtime at ratio 0 of the same model
 DENSE_ARTIFACT = "dense.pt"  # the file BASELINE_RUNTIME loads: file sizes are compared with it at ratio 0
@@ -29,7 +31,7 @@ class LatencyStats:
 
 @dataclass
 class Record:
-    """One model x ratio x runtime measurement."""
+    """One model x method x recovery x ratio x runtime measurement."""
 
     model: str
     dataset: str  # data source the accuracy came from: mnist, mnist-embedded-5k, cifar10, or "none"
@@ -60,6 +62,9 @@ class Record:
     error: str | None = None  # why the measurement failed (its figures are then None/empty); None on success
     test_images: int | None = None  # how many test images accuracy was computed on (the same in every stage)
     gzip_note: str | None = None  # why gzip_bytes is None
+    method: str = DEFAULT_METHOD  # pruning method, name in prune.methods.METHODS
+    recovery: str = DEFAULT_RECOVERY  # what ran after pruning, name in prune.recovery.RECOVERIES
+    macs: int | None = None  # multiply-accumulates of one image's forward pass, counted from the architecture
 
     @property
     def failed(self) -> bool:
@@ -72,9 +77,9 @@ class Record:
         return stats.p50_ms if stats else None
 
     @property
-    def key(self) -> tuple[str, float, str]:
+    def key(self) -> tuple[str, str, str, float, str]:
         """Identity of the measurement within a run."""
-        return (self.model, self.ratio, self.runtime)
+        return (self.model, self.method, self.recovery, self.ratio, self.runtime)
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
@@ -105,6 +110,8 @@ class ArtifactFile:
     fp32_ref_bytes: int  # mask entropy plus fp32 values of the pruned model (export.reference_size)
     to_dense: float | None = None  # file_bytes / dense.pt's at ratio 0 of the same model
     gzip_note: str | None = None  # why gzip_bytes is None
+    method: str = DEFAULT_METHOD  # pruning method, name in prune.methods.METHODS
+    recovery: str = DEFAULT_RECOVERY  # what ran after pruning, name in prune.recovery.RECOVERIES
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
@@ -116,9 +123,14 @@ class ArtifactFile:
         return cls(**data)
 
 
+def is_study(item: Record | ArtifactFile) -> bool:
+    """True for a record or file of the study's method and recovery (whose ratio 0 is the dense model)."""
+    return (item.method, item.recovery) == (DEFAULT_METHOD, DEFAULT_RECOVERY)
+
+
 def attach_file_ratios(files: list[ArtifactFile]) -> None:
     """Fill each file's `to_dense` from the same model's dense.pt at ratio 0."""
-    baselines = {f.model: f.file_bytes for f in files if f.artifact == DENSE_ARTIFACT and f.ratio == 0}
+    baselines = {f.model: f.file_bytes for f in files if f.artifact == DENSE_ARTIFACT and f.ratio == 0 and is_study(f)}
     for item in files:
         base = baselines.get(item.model)
         item.to_dense = item.file_bytes / base if base else None
@@ -143,7 +155,8 @@ def attach_ratios_to_dense(records: list[Record]) -> None:
     p50 latency is divided by the dense p50 timed alongside it in the same process when the record has one:
     between two processes of a shared machine the same computation measured up to 2x apart.
     """
-    baselines = {r.model: dense_figures(r) for r in records if r.runtime == BASELINE_RUNTIME and r.ratio == 0}
+    baselines = {r.model: dense_figures(r) for r in records
+                 if r.runtime == BASELINE_RUNTIME and r.ratio == 0 and is_study(r)}
     for record in records:
         base = baselines.get(record.model, {})
         record.to_dense = {

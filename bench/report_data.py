@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.records import BASELINE_RUNTIME, SCHEMA_VERSION, ArtifactFile, Record
-from prune.config import sweep_path
+from bench.records import BASELINE_RUNTIME, SCHEMA_VERSION, ArtifactFile, Record, is_study
+from prune.config import STUDY, Variant, sweep_path
 from prune.errors import ArtifactError
 from prune.io import read_json
 
@@ -44,14 +44,25 @@ class RunResults:
         """Batch sizes timed for `model`, ascending."""
         return sorted({int(b) for r in self.records if r.model == model for b in r.latency_ms})
 
-    def get(self, model: str, ratio: float, runtime: str) -> Record | None:
-        """The record of one measurement, or None when it is absent."""
-        return next((r for r in self.records if r.key == (model, ratio, runtime)), None)
+    def study(self) -> RunResults:
+        """The records and files of the study's variant only (l1-unstructured, no recovery): what the study's
+        tables, findings and plots are built from."""
+        return replace(self, records=[r for r in self.records if is_study(r)],
+                       files=[f for f in self.files if is_study(f)])
 
-    def file(self, model: str, ratio: float, artifact: str) -> ArtifactFile | None:
+    def variants(self, model: str) -> list[Variant]:
+        """Methods x recoveries measured for `model`, the study's first."""
+        return list(dict.fromkeys(Variant(r.method, r.recovery) for r in self.records if r.model == model))
+
+    def get(self, model: str, ratio: float, runtime: str, variant: Variant = STUDY) -> Record | None:
+        """The record of one measurement, or None when it is absent."""
+        wanted = (model, variant.method, variant.recovery, ratio, runtime)
+        return next((r for r in self.records if r.key == wanted), None)
+
+    def file(self, model: str, ratio: float, artifact: str, variant: Variant = STUDY) -> ArtifactFile | None:
         """The size figures of one artifact file, or None when it was not exported."""
-        wanted = (model, ratio, artifact)
-        return next((f for f in self.files if (f.model, f.ratio, f.artifact) == wanted), None)
+        wanted = (model, variant.method, variant.recovery, ratio, artifact)
+        return next((f for f in self.files if (f.model, f.method, f.recovery, f.ratio, f.artifact) == wanted), None)
 
     def reference(self, model: str, ratio: float) -> Record | None:
         """The record that speaks for a model at a ratio (accuracy, sparsity): the baseline runtime's when it
@@ -104,5 +115,5 @@ def load_results(out: Path) -> RunResults:
 
 
 def load_sweeps(out: Path, models: list[str]) -> dict[str, dict]:
-    """The sweep records of the models that have one (training budget, dataset source, dense accuracy)."""
+    """The study variant's sweep of the models that have one (training budget, dataset source, dense accuracy)."""
     return {m: read_json(sweep_path(out, m)) for m in models if sweep_path(out, m).is_file()}

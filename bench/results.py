@@ -13,7 +13,9 @@ from prune.io import read_json, write_bytes, write_json
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
-RESUME_IGNORES = ("out", "models", "ratios", "runtimes")  # config keys saying where and what, not how, to measure
+RESUME_IGNORES = ("out", "models", "ratios", "runtimes", "methods", "recoveries", "compare_ratios",
+                  "finetune_epochs")  # config keys saying where and what, not how, to measure (an artifact that
+# changed with them is measured again: records are kept only for the same file)
 REVISION_KEYS = ("git_commit", "git_dirty")  # environment keys of provenance, not of the machine or its settings
 SCALAR_FIELDS = ("model", "dataset", "ratio", "sparsity", "runtime", "artifact", "device", "threads", "accuracy",
                  "accuracy_note", "file_bytes", "gzip_bytes", "fp32_ref_bytes", "param_bytes", "peak_rss_bytes",
@@ -41,7 +43,7 @@ def read_results(out: Path) -> dict:
     return data
 
 
-def reusable_records(out: Path, environment: dict, config: dict) -> dict[tuple[str, float, str], Record]:
+def reusable_records(out: Path, environment: dict, config: dict) -> dict[tuple, Record]:
     """Successful records of an earlier run into `out` made on the same environment and settings, by key."""
     path = results_path(out)
     if not path.is_file():

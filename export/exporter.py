@@ -8,19 +8,20 @@ from pathlib import Path
 
 
 from export.digest import digest_file, sha256_file
-from export.formats import FORMATS, Format
+from export.formats import FORMATS, Format, formats_for
 from export.manifest import ArtifactEntry, build_manifest, is_current, manifest_path, read_manifest, write_manifest
 from export.reference_size import fp32_reference_bytes
 from export.source import PrunedModel, load_pruned, require_pruned
 from export.verify import (LOGITS, EvalData, allowed_diff, artifact_sparsity, load_eval_data, max_abs_diff,
                            top1_accuracy)
-from prune.config import ratio_tag
+from prune.config import STUDY, Variant, ratio_tag, variant_dir
+from prune.models import parameter_count
 from prune.pruning import global_sparsity
 
 
-def artifact_dir(out: Path, model: str, ratio: float) -> Path:
-    """Directory holding every artifact of `model` pruned at `ratio`."""
-    return Path(out) / "artifacts" / model / ratio_tag(ratio)
+def artifact_dir(out: Path, model: str, ratio: float, variant: Variant = STUDY) -> Path:
+    """Directory holding every artifact of `model` pruned at `ratio` under `variant`."""
+    return variant_dir(Path(out) / "artifacts", model, variant) / ratio_tag(ratio)
 
 
 def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: EvalData,
@@ -43,9 +44,12 @@ def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: Eva
 def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: dict) -> dict:
     """Write, verify and manifest every format of one pruned model; the manifest comes last."""
     with ThreadPoolExecutor(max_workers=1) as digests:
-        entries = [export_artifact(fmt, pruned, directory, data, digests) for fmt in FORMATS.values()]
+        entries = [export_artifact(FORMATS[name], pruned, directory, data, digests)
+                   for name in formats_for(pruned.structured)]
     extra = {"accuracy": top1_accuracy(pruned.reference, data.y), "dataset": data.source, "accuracy_note": data.note,
-             "verify_batch": data.verify_count, "test_images": None if data.y is None else len(data.y)}
+             "verify_batch": data.verify_count, "test_images": None if data.y is None else len(data.y),
+             "method": pruned.variant.method, "recovery": pruned.variant.recovery, "structured": pruned.structured,
+             "parameters": parameter_count(pruned.dense), "macs": pruned.macs}
     manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense),
                               fp32_reference_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
                               extra)
@@ -53,15 +57,15 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
     return manifest
 
 
-def export_one(out: Path, model: str, ratio: float, data: EvalData) -> tuple[dict, bool]:
-    """Export (model, ratio) unless its manifest already matches the source; returns (manifest, skipped)."""
-    source_path = require_pruned(out, model, ratio)
+def export_one(out: Path, model: str, ratio: float, data: EvalData, variant: Variant = STUDY) -> tuple[dict, bool]:
+    """Export (model, variant, ratio) unless its manifest already matches the source; returns (manifest, skipped)."""
+    source_path = require_pruned(out, model, ratio, variant)
     source = {"path": source_path.relative_to(out).as_posix(), "sha256": sha256_file(source_path)}
-    directory = artifact_dir(out, model, ratio)
-    if is_current(directory, source["sha256"], list(FORMATS)):
+    directory = artifact_dir(out, model, ratio, variant)
+    if is_current(directory, source["sha256"]):
         return read_manifest(directory), True
     manifest_path(directory).unlink(missing_ok=True)  # a half-rewritten directory must not look exported
-    return export_pruned(load_pruned(out, model, ratio, data.x), directory, data, source), False
+    return export_pruned(load_pruned(out, model, ratio, data.x, variant), directory, data, source), False
 
 
 @functools.cache
@@ -71,7 +75,7 @@ def cached_eval_data(model: str, data_dir: Path, download: bool, seed: int, test
 
 
 def export_job(out: Path, model: str, ratio: float, data_dir: Path, download: bool, seed: int,
-               test_limit: int | None) -> tuple[dict, bool]:
+               test_limit: int | None, variant: Variant = STUDY) -> tuple[dict, bool]:
     """export_one with the model's first `test_limit` test images loaded (or reused) in this process: a worker's
     entry point."""
-    return export_one(out, model, ratio, cached_eval_data(model, data_dir, download, seed, test_limit))
+    return export_one(out, model, ratio, cached_eval_data(model, data_dir, download, seed, test_limit), variant)

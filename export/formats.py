@@ -36,19 +36,27 @@ class Format:
     load: Callable
     description: str
     notes: tuple[str, ...] = ()  # facts a report should show next to this format's figures
+    sparse: bool = False  # stores masks or zeros as structure: nothing to store for a structured method's model
 
 
 FORMATS: dict[str, Format] = {}
 
 
-def register_format(name: str, filename: str, kind: str, description: str, notes: tuple[str, ...] = ()):
+def register_format(name: str, filename: str, kind: str, description: str, notes: tuple[str, ...] = (),
+                    sparse: bool = False):
     """Decorator adding a writer to FORMATS under `name`; registering a name twice is a bug."""
 
     def add(write: Writer) -> Writer:
-        add_entry(FORMATS, "format", name, Format(name, filename, kind, write, LOADERS[kind], description, notes))
+        add_entry(FORMATS, "format", name,
+                  Format(name, filename, kind, write, LOADERS[kind], description, notes, sparse))
         return write
 
     return add
+
+
+def formats_for(structured: bool) -> list[str]:
+    """The formats written for a model: all of them, or the dense ones for a structured method's smaller model."""
+    return [name for name, fmt in FORMATS.items() if not (structured and fmt.sparse)]
 
 
 def get_format(name: str) -> Format:
@@ -58,7 +66,7 @@ def get_format(name: str) -> Format:
 
 @register_format("masked", "masked.pt", "torch",
                  "state_dict as torch.nn.utils.prune leaves it (weight_orig + weight_mask)",
-                 ("stores every pruned weight twice (original and mask): about 2x dense",))
+                 ("stores every pruned weight twice (original and mask): about 2x dense",), sparse=True)
 def write_masked(pruned: PrunedModel, path: Path) -> None:
     torch_save(path, pruned.masked_state)
 
@@ -76,14 +84,15 @@ def _write_sparse(pruned: PrunedModel, path: Path, layout: str) -> None:
 
 @register_format("sparse_coo", "sparse_coo.pt", "torch",
                  "pruned weights as 2-D torch sparse COO tensors, other tensors dense",
-                 ("COO indices are int64 (16 bytes per nonzero): larger than dense below ~80% sparsity",))
+                 ("COO indices are int64 (16 bytes per nonzero): larger than dense below ~80% sparsity",),
+                 sparse=True)
 def write_sparse_coo(pruned: PrunedModel, path: Path) -> None:
     _write_sparse(pruned, path, "sparse_coo")
 
 
 @register_format("sparse_csr", "sparse_csr.pt", "torch",
                  "pruned weights as 2-D torch sparse CSR tensors (int32 indices), other tensors dense",
-                 ("conv weights stored as (out, in*kh*kw) matrices",))
+                 ("conv weights stored as (out, in*kh*kw) matrices",), sparse=True)
 def write_sparse_csr(pruned: PrunedModel, path: Path) -> None:
     _write_sparse(pruned, path, "sparse_csr")
 
@@ -103,7 +112,7 @@ def write_onnx(pruned: PrunedModel, path: Path) -> None:
 @register_format("onnx_sparse", "model.sparse.onnx", "onnx",
                  "ONNX graph with pruned weights as sparse_initializer (int64 linear indices)",
                  ("onnxruntime densifies sparse initializers when it loads the model: smaller file, "
-                  "same memory and speed as model.onnx",))
+                  "same memory and speed as model.onnx",), sparse=True)
 def write_onnx_sparse(pruned: PrunedModel, path: Path) -> None:
     proto = pruned.onnx_proto
     write_bytes(path, sparsify(proto, pruned_initializer_names(proto)).SerializeToString())

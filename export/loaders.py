@@ -26,6 +26,7 @@ from prune.errors import ArtifactError
 from prune.io import torch_load
 from prune.models import build_model, prunable_layers
 from prune.pruning import check_state_shapes
+from prune.structured import rebuild
 
 
 def check_sha256(path: Path, found: str, expected: str | None) -> None:
@@ -51,11 +52,22 @@ def _load_blob(path: Path, sha256: str | None) -> object:
         return torch_load(path)
 
 
+def architecture(model_name: str, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """A meta-device module of `model_name` in the shapes `state` declares: the registry's own, or, when every key
+    is the architecture's and some shape is narrower, its channel-pruned form (l1-structured), which `rebuild`
+    checks layer by layer so that only widths that chain through the whole network are accepted."""
+    expected = expected_state(model_name)
+    if state.keys() == expected.keys() and any(
+            isinstance(t, torch.Tensor) and t.shape != expected[key].shape for key, t in state.items()):
+        return rebuild(model_name, {key: list(t.shape) for key, t in state.items()}, source)
+    with torch.device("meta"):
+        return build_model(model_name)
+
+
 def _module(model_name: str, state: dict[str, torch.Tensor], source: str) -> nn.Module:
     """A dense eval-mode module of `model_name` holding `state` (checked first), built without initialisation."""
-    check_state_shapes(expected_state(model_name), state, source, model_name)
-    with torch.device("meta"):
-        model = build_model(model_name)
+    model = architecture(model_name, state, source)
+    check_state_shapes(model.state_dict(), state, source, model_name)
     model.load_state_dict(state, assign=True)
     return model.eval()
 
@@ -78,7 +90,8 @@ def _from_packed(blob: dict, model_name: str, source: str) -> nn.Module:
     if header["model"] != model_name:
         raise ArtifactError(f"{source}: packed from model {header['model']!r}, not {model_name}; "
                             "load it with the model it was exported from")
-    check_state_shapes(expected_state(model_name), header_state(header), source, model_name)
+    declared = header_state(header)
+    check_state_shapes(architecture(model_name, declared, source).state_dict(), declared, source, model_name)
     return _module(model_name, unpack_state(blob, header, source), source)
 
 
@@ -87,7 +100,8 @@ def _from_sparse(blob: dict, model_name: str, source: str) -> nn.Module:
     return _module(model_name, densify(read_sparse_file(blob, expected, model_name, source), expected), source)
 
 
-def _from_state_dict(blob: dict, model_name: str, source: str) -> nn.Module:
+def state_module(blob: dict, model_name: str, source: str) -> nn.Module:
+    """An eval-mode module from a state_dict: masked (weight_orig + weight_mask), channel-pruned or dense."""
     if any(key.endswith("weight_orig") for key in blob):
         return masked_module(model_name, blob, source)
     return _module(model_name, blob, source)
@@ -107,7 +121,7 @@ def _container(blob: object) -> str | None:
 
 
 CONTAINERS: dict[str, Callable[[dict, str, str], nn.Module]] = {
-    "packed": _from_packed, "sparse": _from_sparse, "state": _from_state_dict}
+    "packed": _from_packed, "sparse": _from_sparse, "state": state_module}
 
 
 def load_torch_model(path: str | Path, model_name: str, sha256: str | None = None) -> nn.Module:

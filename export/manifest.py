@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from export.digest import FileDigest, sha256_file
+from export.formats import formats_for
 from prune.errors import ArtifactError
 from prune.io import read_json, write_json
 
@@ -115,14 +116,16 @@ def artifact_entry(manifest: dict, fmt: str) -> dict:
                         "rerun `python -m bench export`")
 
 
-def is_current(directory: Path, source_sha256: str, formats: list[str]) -> bool:
-    """True when the manifest names this source and lists `formats` with files that still match their sha256."""
+def is_current(directory: Path, source_sha256: str) -> bool:
+    """True when the manifest names this source, lists the formats its kind of model gets (structured or not),
+    and every file still matches its sha256."""
     try:
         manifest = read_manifest(directory)
     except ArtifactError:
         return False
     entries = {entry["format"]: entry for entry in manifest["artifacts"]}
-    if manifest["source"]["sha256"] != source_sha256 or sorted(entries) != sorted(formats):
+    wanted = formats_for(bool(manifest.get("structured")))
+    if manifest["source"]["sha256"] != source_sha256 or sorted(entries) != sorted(wanted):
         return False
     for entry in entries.values():
         path = Path(directory) / entry["file"]

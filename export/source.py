@@ -10,26 +10,39 @@ import onnx
 import torch
 from torch import nn
 
-from export.loaders import masked_module
+from export.loaders import state_module
 from export.onnx_io import export_onnx, pruned_initializer_names
 from export.verify import torch_logits
-from prune.config import pruned_path
+from prune.config import STUDY, Variant, pruned_path
 from prune.errors import ArtifactError
 from prune.io import load_checkpoint
 from prune.models import example_input, prunable_layers
-from prune.pruning import make_permanent
+from prune.pruning import is_masked, make_permanent
+from prune.structured import macs
 
 
 @dataclass
 class PrunedModel:
-    """A pruned model of one architecture at one ratio, as every format writer needs it."""
+    """A pruned model of one architecture at one ratio under one variant, as every format writer needs it."""
 
     name: str
     ratio: float
-    masked_state: dict[str, torch.Tensor]  # state_dict as torch.nn.utils.prune leaves it (weight_orig + weight_mask)
-    reference: torch.Tensor  # logits of the masked module on the evaluation images: what artifacts must reproduce
+    # state_dict as torch.nn.utils.prune leaves it (weight_orig + weight_mask); None for a structured method's model
+    masked_state: dict[str, torch.Tensor] | None
+    reference: torch.Tensor  # logits of the pruned module on the evaluation images: what artifacts must reproduce
     dense: nn.Module  # the same module after pruning was made permanent (prune.remove), eval mode
-    pruned_keys: tuple[str, ...]  # keys of the pruned weights in dense.state_dict()
+    pruned_keys: tuple[str, ...]  # keys of the pruned weights (zeros in place) in dense.state_dict(); () if none
+    variant: Variant = STUDY
+
+    @property
+    def structured(self) -> bool:
+        """True when channels were removed: a smaller dense model, with no masks and no zeros to store."""
+        return self.masked_state is None
+
+    @cached_property
+    def macs(self) -> int:
+        """Multiply-accumulates of one image's forward pass, from the (possibly narrower) architecture."""
+        return macs(self.dense, example_input(self.name, 1))
 
     @cached_property
     def onnx_bytes(self) -> bytes:
@@ -52,23 +65,26 @@ class PrunedModel:
         return self.dense.state_dict()
 
 
-def require_pruned(out: Path, model: str, ratio: float) -> Path:
-    """The sweep's pruned checkpoint for (model, ratio); missing is an ArtifactError telling to run prune."""
-    path = pruned_path(out, model, ratio)
+def require_pruned(out: Path, model: str, ratio: float, variant: Variant = STUDY) -> Path:
+    """The sweep's pruned checkpoint for (model, variant, ratio); missing is an ArtifactError telling to run prune."""
+    path = pruned_path(out, model, ratio, variant)
     if not path.is_file():
-        raise ArtifactError(f"{path}: no pruned {model} at ratio {ratio:g}; run `python -m bench prune` first")
+        raise ArtifactError(f"{path}: no pruned {model} ({variant.tag}) at ratio {ratio:g}; run `python -m bench "
+                            "prune` with this method and recovery first")
     return path
 
 
-def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor) -> PrunedModel:
+def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, variant: Variant = STUDY) -> PrunedModel:
     """Rebuild the pruned model (shapes checked), take its logits on `images`, then make pruning permanent."""
-    path = require_pruned(out, model, ratio)
+    path = require_pruned(out, model, ratio, variant)
     state, config = load_checkpoint(path)
     if config.get("model", model) != model:
         raise ArtifactError(f"{path}: checkpoint of model {config['model']!r}, expected {model}; rerun prune")
-    module = masked_module(model, state, str(path))
+    module = state_module(state, model, str(path))
+    if not is_masked(module):
+        return PrunedModel(model, ratio, None, torch_logits(module, images), module, (), variant)
     masked_state = module.state_dict()  # keeps weight_orig/weight_mask alive after prune.remove drops them
     reference = torch_logits(module, images)
     dense = make_permanent(module).eval()
     pruned_keys = tuple(f"{name}.weight" for name, _ in prunable_layers(dense))
-    return PrunedModel(model, ratio, masked_state, reference, dense, pruned_keys)
+    return PrunedModel(model, ratio, masked_state, reference, dense, pruned_keys, variant)

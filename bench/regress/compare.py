@@ -62,6 +62,7 @@ class Change:
     """One figure of one benchmark compared with the baseline run."""
 
     benchmark: str  # pytest-benchmark's name, e.g. test_inference_latency[smoke-lenet5-r90-torch-dense-b1]
+    fullname: str  # its pytest node id, e.g. tests/benchmarks/test_bench_latency.py::test_inference_latency[...]
     figure: str  # TIME or a Figure name
     baseline: float  # time: the baseline's median paired ratio
     current: float
@@ -107,7 +108,8 @@ def time_change(baseline: dict, current: dict, limits: Thresholds) -> Change | N
         return None
     percent = limits.latency if current["extra_info"].get("runtime") else limits.io
     verdict, p = time_verdict(old, new, 1 + percent / 100, limits.p_value)
-    return Change(current["name"], TIME, statistics.median(old), statistics.median(new), verdict, p)
+    return Change(current["name"], current["fullname"], TIME, statistics.median(old), statistics.median(new),
+                  verdict, p)
 
 
 def figure_change(baseline: dict, current: dict, figure: Figure, limits: Thresholds) -> Change | None:
@@ -119,7 +121,7 @@ def figure_change(baseline: dict, current: dict, figure: Figure, limits: Thresho
     allowed = abs(old) * limit / 100 if figure.relative else limit
     growth = new - old if figure.worse == "higher" else old - new
     verdict = WORSE if growth > allowed else BETTER if -growth > allowed else SAME
-    return Change(current["name"], figure.name, old, new, verdict)
+    return Change(current["name"], current["fullname"], figure.name, old, new, verdict)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,16 @@ class Comparison:
     def regressions(self) -> list[Change]:
         """The figures that got worse beyond their threshold."""
         return [c for c in self.changes if c.regressed]
+
+    @property
+    def time_regressions(self) -> list[Change]:
+        """The times that got worse: statistical, so `bench regress` confirms them in fresh processes."""
+        return [c for c in self.regressions if c.figure == TIME]
+
+    @property
+    def exact_regressions(self) -> list[Change]:
+        """Sizes, memory and accuracy that got worse: exact figures, a regression without confirmation."""
+        return [c for c in self.regressions if c.figure != TIME]
 
     @property
     def improvements(self) -> list[Change]:

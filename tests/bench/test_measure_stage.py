@@ -100,7 +100,7 @@ def test_results_json_holds_one_complete_record_per_ratio_and_runtime(measured):
     data = read_results(out)
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["config"] == {**config(out).to_dict(), "out": data["config"]["out"], "runtimes": CPU_RUNTIMES}
-    assert [r.key for r in data["records"]] == [(MODEL, ratio, rt) for ratio in RATIOS for rt in CPU_RUNTIMES]
+    assert [(r.model, r.ratio, r.runtime) for r in data["records"]] == [(MODEL, ratio, rt) for ratio in RATIOS for rt in CPU_RUNTIMES]
     assert [r.to_dict() for r in data["records"]] == [r.to_dict() for r in records]
     for record in records:
         assert record.error is None
@@ -140,7 +140,7 @@ def test_every_runtime_gets_the_same_accuracy_at_a_ratio(measured):
 
 def test_ratios_to_dense_are_attached(measured):
     _, records, _ = measured
-    by_key = {r.key: r for r in records}
+    by_key = {(r.model, r.ratio, r.runtime): r for r in records}
     dense = by_key[MODEL, 0, "torch-dense"]
     assert dense.to_dense["file_bytes"] == 1.0
     masked = by_key[MODEL, 90, "torch-masked"]
@@ -194,7 +194,7 @@ def test_a_run_with_fewer_runtimes_keeps_the_matching_records(measured, monkeypa
     launched = count_children(monkeypatch)
     subset, _ = measure(out, MeasureConfig(runtimes=("torch-dense",)))
     assert launched == []
-    assert [r.key for r in subset] == [(MODEL, ratio, "torch-dense") for ratio in RATIOS]
+    assert [(r.model, r.ratio, r.runtime) for r in subset] == [(MODEL, ratio, "torch-dense") for ratio in RATIOS]
 
 
 def flip_a_bit(path) -> None:
@@ -208,7 +208,7 @@ def test_a_failing_measurement_becomes_a_failed_record(out):
     flip_a_bit(artifact_dir(out, MODEL, 90) / "dense.pt")
     records, _ = measure(out, MeasureConfig(runtimes=("torch-dense", "ort-dense")))
     failed = [r for r in records if r.failed]
-    assert [r.key for r in failed] == [(MODEL, 90, "torch-dense")]
+    assert [(r.model, r.ratio, r.runtime) for r in failed] == [(MODEL, 90, "torch-dense")]
     assert "sha256" in failed[0].error and failed[0].latency_ms == {} and failed[0].param_bytes is None
     assert len(read_results(out)["records"]) == 4
 
@@ -216,7 +216,7 @@ def test_a_failing_measurement_becomes_a_failed_record(out):
 def test_a_run_with_a_corrupted_artifact_exits_1_and_ends_listing_the_file(out, capsys):
     flip_a_bit(artifact_dir(out, MODEL, 90) / "dense.pt")
     status = main(["measure", "--models", MODEL, "--ratios", "0,90", "--out", str(out), "--preset", "smoke",
-                   "--runtimes", "torch-dense,ort-dense"])
+                   "--runtimes", "torch-dense,ort-dense", "--methods", "l1-unstructured", "--recovery", "none"])
     printed = capsys.readouterr().out.strip().splitlines()
     assert status == 1
     assert printed[-2].startswith("1 measurement(s) failed")
@@ -272,7 +272,7 @@ def test_a_kept_record_is_measured_again_once_its_artifact_was_re_exported(measu
     out, records, _ = measured
     run = bench.measure.MeasureRun(config(out), None, [], {}, {})
     manifest = read_manifest(artifact_dir(out, MODEL, 90))
-    dense = next(r for r in records if r.key == (MODEL, 90, "torch-dense"))
+    dense = next(r for r in records if (r.model, r.ratio, r.runtime) == (MODEL, 90, "torch-dense"))
     runtime = get_runtime("torch-dense")
     assert run.is_current(dense, manifest, runtime)
     manifest["artifacts"] = [{**a, "sha256": "0" * 64} for a in manifest["artifacts"]]
@@ -285,7 +285,7 @@ def test_a_run_over_fewer_ratios_adds_to_the_results_instead_of_dropping_the_res
     launched = count_children(monkeypatch)
     redone, printed = measure(out, MeasureConfig(runtimes=("torch-sparse",)), ratios=(90,))
     assert launched == []
-    assert [r.key for r in redone] == [(MODEL, 90, "torch-sparse")]
+    assert [(r.model, r.ratio, r.runtime) for r in redone] == [(MODEL, 90, "torch-sparse")]
     data = read_results(out)
     assert [r.to_dict() for r in data["records"]] == [r.to_dict() for r in records]
     assert data["config"]["ratios"] == list(RATIOS) and data["config"]["runtimes"] == CPU_RUNTIMES
@@ -302,7 +302,7 @@ def test_records_of_a_re_exported_artifact_outside_the_run_are_dropped(measured,
     (directory / "manifest.json").write_text(json.dumps(manifest))
     count_children(monkeypatch)
     measure(out, MeasureConfig(runtimes=("torch-dense",)), ratios=(90,))
-    kept = {r.key for r in read_results(out)["records"]}
+    kept = {(r.model, r.ratio, r.runtime) for r in read_results(out)["records"]}
     assert (MODEL, 0, "ort-dense") not in kept and (MODEL, 0, "ort-sparse") in kept
     assert len(kept) == 11
 
@@ -313,5 +313,5 @@ def test_records_whose_artifacts_are_gone_are_dropped(measured, monkeypatch):
     count_children(monkeypatch)
     measure(out, MeasureConfig(runtimes=("torch-dense",)), ratios=(90,))
     data = read_results(out)
-    assert [r.key for r in data["records"]] == [(MODEL, 90, rt) for rt in CPU_RUNTIMES]
+    assert [(r.model, r.ratio, r.runtime) for r in data["records"]] == [(MODEL, 90, rt) for rt in CPU_RUNTIMES]
     assert {f.ratio for f in data["artifacts"]} == {90}

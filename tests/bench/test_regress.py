@@ -10,8 +10,10 @@ import pytest
 from pytest_benchmark.utils import get_machine_id
 
 from bench.cli import main
+from bench.regress import command
 from bench.regress.compare import TIME, Thresholds, compare_runs
-from bench.regress.storage import newest_saved_run, save_run
+from bench.regress.confirm import confirm_times
+from bench.regress.storage import load_run, newest_saved_run, save_run
 
 LIMITS = Thresholds(latency=25.0, io=50.0, p_value=0.002, size=0.1, memory=10.0, accuracy=0.0)
 NAME = "test_inference_latency[smoke-lenet5-r90-torch-dense-b1]"
@@ -189,6 +191,119 @@ def test_cli_parser_builds_without_the_dev_extra():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
+
+
+class FakeSuite:
+    """Stands in for run_suite: each call writes the next run's benchmarks (only those asked for by node id)."""
+
+    def __init__(self, *runs: list[dict], statuses: tuple[int, ...] = ()) -> None:
+        self.runs, self.statuses = list(runs), list(statuses)
+        self.calls: list[tuple[list[str], list[str] | None]] = []  # (pytest args, node ids) per call
+
+    def __call__(self, pytest_args: list[str], json_path: Path, node_ids: list[str] | None = None) -> int:
+        self.calls.append((pytest_args, node_ids))
+        benchmarks = [bench for bench in self.runs.pop(0) if node_ids is None or bench["fullname"] in node_ids]
+        json_path.write_text(json.dumps({"benchmarks": benchmarks}))
+        return self.statuses.pop(0) if self.statuses else 0
+
+
+OTHER = NAME.replace("torch-dense", "torch-sparse")
+
+
+def fullname(name: str) -> str:
+    return entry(name)["fullname"]
+
+
+def regress_with_fake_suite(tmp_path: Path, monkeypatch, suite: FakeSuite, *options: str) -> int:
+    """`python -m bench regress` against a saved baseline of NAME and OTHER at ratio 1.0, the suite faked."""
+    storage, baseline = tmp_path / "storage", tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"benchmarks": [entry(NAME, tight(1.0)), entry(OTHER, tight(1.0))]}))
+    save_run(storage, baseline)
+    monkeypatch.setattr(command, "run_suite", suite)
+    return main(["regress", "--storage", str(storage), *options, "--", "--bench-out", "built"])
+
+
+def slower(factor: float, *names: str) -> list[dict]:
+    """A run in which `names` have their ratio multiplied by `factor` and the others are unchanged."""
+    return [entry(name, tight(factor if name in names else 1.0)) for name in (NAME, OTHER)]
+
+
+def printed(capsys, prefix: str) -> list[str]:
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith(prefix)]
+
+
+def test_time_flag_reproduced_in_every_confirmation_is_a_regression(tmp_path, monkeypatch, capsys):
+    suite = FakeSuite(slower(1.5, NAME), slower(1.6, NAME), slower(1.4, NAME))
+    assert regress_with_fake_suite(tmp_path, monkeypatch, suite) == 1
+    [line] = printed(capsys, "REGRESSION: ")
+    assert line.startswith(f"REGRESSION: {NAME} time: ratio to reference 1 -> 1.5 (x1.50, p=")
+    assert "; confirmations: 1.6 (x1.60, p=" in line and ", 1.4 (x1.40, p=" in line
+    assert newest_saved_run(tmp_path / "storage").name == "0001_regress.json"  # a failing run is not saved
+
+
+def test_time_flag_not_reproduced_in_one_confirmation_is_not_a_regression(tmp_path, monkeypatch, capsys):
+    suite = FakeSuite(slower(1.5, NAME), slower(1.5, NAME), slower(1.0))
+    assert regress_with_fake_suite(tmp_path, monkeypatch, suite) == 0
+    out = capsys.readouterr().out
+    assert "REGRESSION" not in out
+    [line] = [line for line in out.splitlines() if line.startswith("not reproduced: ")]
+    assert line.startswith(f"not reproduced: {NAME} time: ratio to reference 1 -> 1.5 (x1.50")
+    assert "; confirmations: 1.5 (x1.50, p=" in line and ", 1 (x1.00, p=" in line
+
+
+def test_run_whose_flags_did_not_reproduce_saves_its_first_run_as_the_baseline(tmp_path, monkeypatch):
+    suite = FakeSuite(slower(1.5, NAME), slower(1.0), slower(1.0))
+    assert regress_with_fake_suite(tmp_path, monkeypatch, suite) == 0
+    saved = load_run(newest_saved_run(tmp_path / "storage"))
+    assert saved.keys() == {fullname(NAME), fullname(OTHER)}
+    assert saved[fullname(NAME)]["extra_info"]["paired_ratios"] == tight(1.5)
+
+
+def test_confirm_0_fails_on_the_first_runs_time_flag_without_re_running(tmp_path, monkeypatch, capsys):
+    suite = FakeSuite(slower(1.5, NAME))
+    assert regress_with_fake_suite(tmp_path, monkeypatch, suite, "--confirm", "0") == 1
+    assert len(suite.calls) == 1
+    [line] = printed(capsys, "REGRESSION: ")
+    assert line.startswith(f"REGRESSION: {NAME} time: ") and "confirmations" not in line
+
+
+def test_confirmations_run_only_the_flagged_node_ids_with_the_same_pytest_args(tmp_path, monkeypatch):
+    suite = FakeSuite(slower(1.5, NAME), slower(1.5, NAME), slower(1.5, NAME))
+    regress_with_fake_suite(tmp_path, monkeypatch, suite, "--confirm", "2")
+    assert suite.calls == [(["--bench-out", "built"], None)] + [(["--bench-out", "built"], [fullname(NAME)])] * 2
+
+
+def test_a_flag_that_did_not_reproduce_is_not_run_again(tmp_path, monkeypatch):
+    suite = FakeSuite(slower(1.5, NAME, OTHER), slower(1.5, NAME, OTHER), slower(1.5, NAME, OTHER))
+    suite.runs[1] = slower(1.5, OTHER)
+    regress_with_fake_suite(tmp_path, monkeypatch, suite, "--confirm", "2")
+    assert [node_ids for _, node_ids in suite.calls[1:]] == [[fullname(NAME), fullname(OTHER)],
+                                                             [fullname(OTHER)]]
+
+
+def test_exact_figure_regression_fails_without_re_running(tmp_path, monkeypatch, capsys):
+    suite = FakeSuite([entry(NAME, tight(1.0), file_bytes=2000), entry(OTHER, tight(1.0))])
+    assert regress_with_fake_suite(tmp_path, monkeypatch, suite) == 1
+    assert len(suite.calls) == 1
+    assert [line.split()[1:3] for line in printed(capsys, "REGRESSION: ")] == [[NAME, "file_bytes:"]]
+
+
+def test_failed_confirmation_run_exits_with_pytests_status(tmp_path, monkeypatch, capsys):
+    suite = FakeSuite(slower(1.5, NAME), slower(1.5, NAME), statuses=(0, 3))
+    assert regress_with_fake_suite(tmp_path, monkeypatch, suite) == 3
+    assert "benchmark suite failed (pytest exit status 3)" in capsys.readouterr().out
+
+
+def test_negative_confirm_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    assert regress_with_fake_suite(tmp_path, monkeypatch, FakeSuite(), "--confirm", "-1") == 2
+    assert "--confirm -1" in capsys.readouterr().err
+
+
+def test_benchmark_absent_from_a_confirmation_run_is_not_confirmed():
+    [flag] = compare_runs(run(entry(ratios=tight(1.0))), run(entry(ratios=tight(1.5))), LIMITS).regressions
+    [confirmation] = confirm_times([flag], run(entry(ratios=tight(1.0))), lambda node_ids: {}, 2, LIMITS)
+    assert confirmation.reruns == [None]
+    assert not confirmation.confirmed
 
 
 def regress(storage: Path, *suite_args: str) -> subprocess.CompletedProcess:

@@ -61,7 +61,7 @@ def test_latency_detail_shows_p95_iqr_and_throughput():
 
 def test_latency_detail_marks_an_unstable_p50():
     records = study_records()
-    masked = next(r for r in records if r.key == ("lenet5", 0.0, "torch-masked"))
+    masked = next(r for r in records if (r.model, r.ratio, r.runtime) == ("lenet5", 0.0, "torch-masked"))
     set_latency(masked, "1", 0.2, unstable=True)
     attach_ratios_to_dense(records)
     table = latency_detail_table(results(records), "lenet5")

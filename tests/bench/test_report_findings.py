@@ -78,7 +78,7 @@ def test_findings_without_any_dense_record_name_no_winner():
 
 
 def record(records, model, ratio, runtime):
-    return next(r for r in records if r.key == (model, ratio, runtime))
+    return next(r for r in records if (r.model, r.ratio, r.runtime) == (model, ratio, runtime))
 
 
 def test_fastest_runtime_is_chosen_by_paired_ratio_not_absolute_p50():

@@ -66,7 +66,7 @@ def test_missing_accuracy_is_na_with_reason_in_caption():
 
 def test_failed_reference_record_takes_accuracy_from_another_runtime():
     records = study_records()
-    dense = next(r for r in records if r.key == ("lenet5", 50.0, "torch-dense"))
+    dense = next(r for r in records if (r.model, r.ratio, r.runtime) == ("lenet5", 50.0, "torch-dense"))
     dense.accuracy, dense.accuracy_note, dense.error = None, "measurement failed", "killed"
     accuracy = column(size_table(results(records), "lenet5"), "accuracy")
     assert accuracy.cells[1].text == "98.70"
@@ -96,7 +96,7 @@ def test_latency_tables_exist_per_batch_and_mark_fastest_ratio():
 
 
 def record(records, model, ratio, runtime):
-    return next(r for r in records if r.key == (model, ratio, runtime))
+    return next(r for r in records if (r.model, r.ratio, r.runtime) == (model, ratio, runtime))
 
 
 def test_fastest_latency_cell_is_the_lowest_paired_ratio_not_the_lowest_absolute_p50():

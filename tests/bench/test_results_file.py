@@ -40,7 +40,7 @@ def test_rerun_keeps_successful_records_of_the_same_environment_and_settings(tmp
     write_results(tmp_path, ENVIRONMENT, CONFIG, [record("torch-dense", {"1": 1.0}),
                                                   record("ort-dense", {}, error="crashed")], FILES)
     moved = {**CONFIG, "out": "runs/b", "models": ["lenet5", "resnet18"], "runtimes": ["ort-dense"]}
-    assert list(reusable_records(tmp_path, ENVIRONMENT, moved)) == [("lenet5", 0, "torch-dense")]
+    assert list(reusable_records(tmp_path, ENVIRONMENT, moved)) == [("lenet5", "l1-unstructured", "none", 0, "torch-dense")]
 
 
 def test_rerun_keeps_nothing_when_environment_or_settings_differ(tmp_path):
@@ -53,7 +53,7 @@ def test_rerun_after_a_commit_keeps_the_records(tmp_path):
     write_results(tmp_path, {**ENVIRONMENT, "git_commit": "a" * 40, "git_dirty": False}, CONFIG,
                   [record("torch-dense", {"1": 1.0})], FILES)
     later = {**ENVIRONMENT, "git_commit": "b" * 40, "git_dirty": True}
-    assert list(reusable_records(tmp_path, later, CONFIG)) == [("lenet5", 0, "torch-dense")]
+    assert list(reusable_records(tmp_path, later, CONFIG)) == [("lenet5", "l1-unstructured", "none", 0, "torch-dense")]
 
 
 def test_unreadable_results_are_not_reused(tmp_path):

@@ -21,7 +21,7 @@ from export.formats import Format
 from export.manifest import artifact_entry, read_manifest
 from export.source import PrunedModel, load_pruned
 from export.stage import run_export
-from prune.config import RunConfig
+from prune.config import STUDY, RunConfig
 from prune.models import example_input
 from prune.sweep import run_sweep
 
@@ -86,14 +86,15 @@ class BuiltSuite:
 
 def build_suite(plan: SuitePlan, out: Path) -> BuiltSuite:
     """Train, prune, export and measure the plan's models into `out` (reusing what is there) on the CPU."""
-    cfg = RunConfig(models=plan.models, ratios=plan.ratios, out=out, device="cpu", seed=SEED, preset=plan.preset)
+    cfg = RunConfig(models=plan.models, ratios=plan.ratios, out=out, device="cpu", seed=SEED, preset=plan.preset,
+                    methods=(STUDY.method,), recoveries=(STUDY.recovery,))  # the study's grid only
     console = Console(quiet=True)  # the stages' progress and tables are no part of the benchmark output
     run_sweep(cfg, console)
     run_export(cfg, console)
     records = run_measure(cfg, MeasureConfig(runtimes=plan.runtimes), console)
     manifests = {(model, ratio): read_manifest(artifact_dir(out, model, ratio))
                  for model in plan.models for ratio in plan.ratios}
-    return BuiltSuite(cfg, manifests, {record.key: record for record in records})
+    return BuiltSuite(cfg, manifests, {(r.model, r.ratio, r.runtime): r for r in records})
 
 
 def write_fresh(fmt: Format, pruned: PrunedModel, path: Path) -> None:

@@ -45,7 +45,8 @@ def test_run_export_prints_a_size_summary_and_reports_skipped_directories_on_rer
 
 def test_missing_pruned_input_fails_before_any_export_telling_to_run_prune(tmp_path, write_pruned):
     write_pruned(tmp_path, "lenet300_100", 50)
-    with pytest.raises(ArtifactError, match=r"r90.pt: no pruned lenet300_100 at ratio 90; run `python -m bench prune`"):
+    with pytest.raises(ArtifactError, match=r"r90.pt: no pruned lenet300_100 \(l1-unstructured\+none\) at ratio 90; "
+                                             r"run `python -m bench prune`"):
         run_export(config(tmp_path, models=("lenet300_100",)), Console(record=True))
     assert not (tmp_path / "artifacts").exists()
 
@@ -54,21 +55,24 @@ def test_the_lenets_export_in_process(tmp_path):
     assert worker_count(config(tmp_path)) == 1
 
 
+STUDY_ONLY = ("--methods", "l1-unstructured", "--recovery", "none")  # the study's variant: what the fixture wrote
+
+
 def test_cli_export_exits_zero_and_writes_manifests(tmp_path, write_pruned):
     write_pruned(tmp_path, "lenet5", 90)
-    assert cli(["export", "--models", "lenet5", "--ratios", "90", "--out", str(tmp_path)]) == 0
+    assert cli(["export", "--models", "lenet5", "--ratios", "90", *STUDY_ONLY, "--out", str(tmp_path)]) == 0
     assert (artifact_dir(tmp_path, "lenet5", 90) / "manifest.json").is_file()
 
 
 def test_cli_export_without_pruned_input_exits_two_naming_the_file(tmp_path, capsys):
-    assert cli(["export", "--models", "lenet5", "--ratios", "90", "--out", str(tmp_path)]) == 2
+    assert cli(["export", "--models", "lenet5", "--ratios", "90", *STUDY_ONLY, "--out", str(tmp_path)]) == 2
     assert "lenet5/r90.pt: no pruned lenet5" in capsys.readouterr().err
 
 
 def test_cli_export_of_a_truncated_pruned_input_exits_two_naming_the_file(tmp_path, write_pruned, capsys):
     path = write_pruned(tmp_path, "lenet5", 90)
     path.write_bytes(path.read_bytes()[:1000])
-    assert cli(["export", "--models", "lenet5", "--ratios", "90", "--out", str(tmp_path)]) == 2
+    assert cli(["export", "--models", "lenet5", "--ratios", "90", *STUDY_ONLY, "--out", str(tmp_path)]) == 2
     assert "r90.pt: not a readable torch file" in capsys.readouterr().err
 
 
@@ -77,7 +81,7 @@ def test_cli_export_of_a_pruned_input_for_another_architecture_exits_two(tmp_pat
     target = pruned_path(tmp_path, "lenet5", 90)
     target.parent.mkdir(parents=True)
     source.replace(target)
-    assert cli(["export", "--models", "lenet5", "--ratios", "90", "--out", str(tmp_path)]) == 2
+    assert cli(["export", "--models", "lenet5", "--ratios", "90", *STUDY_ONLY, "--out", str(tmp_path)]) == 2
     assert "r90.pt: checkpoint of model 'lenet300_100', expected lenet5" in capsys.readouterr().err
 
 

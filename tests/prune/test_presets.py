@@ -1,6 +1,7 @@
 """Training presets: settings for every model under every preset, serialisable for the records."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -46,3 +47,10 @@ def test_unknown_preset_is_a_usage_error_listing_the_valid_names():
 def test_unknown_learning_rate_schedule_is_rejected():
     with pytest.raises(ValueError, match="unknown lr_schedule 'step'"):
         TrainSettings(epochs=1, batch_size=8, lr=0.1, lr_schedule="step")
+
+
+def test_settings_used_only_after_training_leave_the_dense_checkpoint_identity_alone():
+    settings = get_preset("quick").settings("lenet5")
+    changed = replace(settings, finetune_epochs=9, compare_ratios=(10,))
+    assert changed.training_dict() == settings.training_dict()
+    assert changed.to_dict() != settings.to_dict()

@@ -8,7 +8,7 @@ from rich.console import Console
 
 import prune.train
 from prune.config import checkpoint_path
-from prune.data import EMBEDDED_SOURCE, load_splits
+from prune.data import CIFAR10_STANDIN_SOURCE, EMBEDDED_SOURCE, load_splits
 from prune.errors import ArtifactError, DatasetUnavailable, UsageError
 from prune.io import load_checkpoint, save_checkpoint
 from prune.models import build_model
@@ -87,7 +87,7 @@ def test_run_train_writes_a_checkpoint_with_its_config(smoke_config, console):
     state, config = load_checkpoint(checkpoint_path(cfg.out, "lenet300_100"))
     assert config == configs["lenet300_100"]
     assert config["model"] == "lenet300_100" and config["preset"] == "smoke" and config["seed"] == 0
-    assert config["train"] == get_preset("smoke").settings("lenet300_100").to_dict()
+    assert config["train"] == get_preset("smoke").settings("lenet300_100").training_dict()
     assert config["dataset"] == {"source": EMBEDDED_SOURCE, "train_size": 256, "test_size": 256}
     assert 0 <= config["accuracy"] <= 100
     assert set(state) == set(build_model("lenet300_100").state_dict())
@@ -137,11 +137,18 @@ def test_unreadable_checkpoint_is_an_artifact_error(smoke_config, console):
         run_train(cfg, console)
 
 
-def test_training_a_resnet_without_cifar10_is_unavailable_before_training_anything(smoke_config, console):
+def test_training_a_resnet_on_a_broken_cifar10_folder_is_unavailable_before_training_anything(smoke_config,
+                                                                                             console, tmp_path):
     cfg = smoke_config(models=("lenet300_100", "resnet18"))
-    with pytest.raises(DatasetUnavailable, match="CIFAR-10 not found"):
+    (cfg.data_dir / "cifar-10-batches-py").mkdir(parents=True)
+    with pytest.raises(DatasetUnavailable, match="CIFAR10 in .* unusable"):
         run_train(cfg, console)
     assert not checkpoint_path(cfg.out, "lenet300_100").exists()
+
+
+def test_resnet_without_cifar10_trains_on_the_embedded_digits_as_its_named_stand_in(smoke_config, console):
+    config = run_train(smoke_config(models=("resnet18",)), console)["resnet18"]
+    assert config["dataset"] == {"source": CIFAR10_STANDIN_SOURCE, "train_size": 64, "test_size": 64}
 
 
 def test_resnet_trains_on_cifar10_files(smoke_config, console, cifar_dir):

@@ -1,0 +1,222 @@
+"""What to ship per model: the fastest and the smallest artifact within an accuracy tolerance of dense, each with
+its figures against the dense model on torch and on onnxruntime, and the Pareto front those choices sit on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.records import BASELINE_RUNTIME, Record
+from bench.report_data import RunResults
+from bench.report_tables import UNSTABLE_MEANING, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable
+from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, ratio_tag
+
+LATENCY_BATCH = 1  # the ship-this latency: one request at a time
+ORT_DENSE_RUNTIME = "ort-dense"  # the second reference: the dense model exported to ONNX, on onnxruntime
+ORT_UNPAIRED = "unpaired: ort-dense at ratio 0 was timed in its own process, not alongside this record"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of a trade-off: a variant's artifact (on a runtime, for latency) with its accuracy and a cost."""
+
+    model: str
+    method: str
+    recovery: str
+    ratio: float  # requested pruning ratio, percent
+    runtime: str | None  # the runtime that timed the artifact; None for a file ranked by size alone
+    artifact: str  # file name, e.g. "packed.pt"
+    accuracy: float | None  # top-1 %, None when not measured
+    cost: float  # lower is better: batch-1 p50 ms, or bytes on disk
+    to_dense_cost: float | None  # cost / the dense model's (latency: paired in-process when timed so)
+    unstable: bool = False  # the latency is flagged unstable (sizes never are)
+
+    @property
+    def label(self) -> str:
+        """method+recovery, ratio and file: l1-structured+finetune r50 model.onnx."""
+        return f"{self.method}+{self.recovery} {ratio_tag(self.ratio)} {self.artifact}"
+
+
+@dataclass(frozen=True)
+class ShipChoice:
+    """The artifact chosen for one goal (fastest or smallest) and its figures against the dense model."""
+
+    candidate: Candidate
+    accuracy_claim: bool  # chosen within tolerance of a measured dense accuracy; False: on cost alone
+    p50_to_torch_dense: float | None  # batch-1 p50 / torch-dense's at ratio 0; None for a file no runtime timed
+    p50_torch_paired: bool  # that ratio divides by a dense p50 timed alongside it in the same process
+    p50_to_ort_dense: float | None  # batch-1 p50 / ort-dense's at ratio 0 in the same run
+    ort_pairing: str | None  # ORT_UNPAIRED whenever p50_to_ort_dense is given; None without it
+    bytes_to_dense: float | None  # file bytes / dense.pt's at ratio 0
+
+
+@dataclass(frozen=True)
+class ShipVerdict:
+    """Per model: what to ship for speed and for size, within `tolerance` points of the dense accuracy."""
+
+    model: str
+    tolerance: float  # accuracy points below dense that still count as no loss
+    dense_accuracy: float | None  # the dense model's; None: nothing can be chosen within tolerance (see notes)
+    fastest: ShipChoice | None  # lowest stable batch-1 p50; None when no record qualifies (see notes)
+    smallest: ShipChoice | None  # smallest file of any format, loaded by a runtime or not
+    beats_ort_dense: bool  # fastest is within tolerance and has a lower batch-1 p50 than ort-dense at ratio 0
+    notes: tuple[str, ...]  # why a choice is missing or carries no accuracy claim; unstable figures skipped
+
+
+def dominates(a: Candidate, b: Candidate) -> bool:
+    """a is at least as accurate and at most as costly as b, and strictly better in one; False without accuracy."""
+    if a.accuracy is None or b.accuracy is None:
+        return False
+    return (a.accuracy >= b.accuracy and a.cost <= b.cost
+            and (a.accuracy > b.accuracy or a.cost < b.cost))
+
+
+def pareto_front(points: list[Candidate]) -> list[Candidate]:
+    """The points no other point dominates, cheapest first (equal points all kept); points without accuracy
+    take no part, as nothing can be said of their trade-off."""
+    rated = [p for p in points if p.accuracy is not None]
+    front = [p for p in rated if not any(dominates(q, p) for q in rated)]
+    return sorted(front, key=lambda p: (p.cost, -(p.accuracy or 0.0)))
+
+
+def is_dense_variant(method: str, recovery: str, ratio: float) -> bool:
+    """The dense model: the default variant at ratio 0, the only variant measured unpruned."""
+    return (method, recovery, ratio) == (DEFAULT_METHOD, DEFAULT_RECOVERY, 0)
+
+
+def dense_record(results: RunResults, model: str, runtime: str) -> Record | None:
+    """The successful record of `model`'s dense model on `runtime`, or None."""
+    return next((r for r in results.records if r.model == model and r.runtime == runtime and not r.failed
+                 and is_dense_variant(r.method, r.recovery, r.ratio)), None)
+
+
+def variant_accuracy(results: RunResults, model: str, method: str, recovery: str, ratio: float) -> float | None:
+    """A variant's accuracy: its baseline runtime's record's when measured, else any successful record's."""
+    measured = [r for r in results.records if (r.model, r.method, r.recovery, r.ratio) == (model, method, recovery,
+                                                                                           ratio)
+                and not r.failed and r.accuracy is not None]
+    fallback = measured[0].accuracy if measured else None
+    return next((r.accuracy for r in measured if r.runtime == BASELINE_RUNTIME), fallback)
+
+
+def _timed(results: RunResults, model: str) -> list[tuple[Candidate, Record]]:
+    """Every successful record of `model` timed at LATENCY_BATCH, as a candidate next to its record."""
+    pairs = []
+    for r in results.records:
+        stats = r.latency_ms.get(str(LATENCY_BATCH))
+        if r.model == model and not r.failed and stats is not None:
+            candidate = Candidate(model, r.method, r.recovery, r.ratio, r.runtime, r.artifact, r.accuracy,
+                                  stats.p50_ms, r.to_dense.get(f"p50_ms@{LATENCY_BATCH}"), stats.unstable)
+            pairs.append((candidate, r))
+    return pairs
+
+
+def latency_candidates(results: RunResults, model: str) -> list[Candidate]:
+    """Batch-1 p50 of every successful record of `model`, unstable ones included and flagged."""
+    return [candidate for candidate, _ in _timed(results, model)]
+
+
+def size_candidates(results: RunResults, model: str) -> list[Candidate]:
+    """Every exported file of `model`, any format, with its variant's accuracy (files carry none of their own)."""
+    return [Candidate(model, f.method, f.recovery, f.ratio, None, f.artifact,
+                      variant_accuracy(results, model, f.method, f.recovery, f.ratio), f.file_bytes, f.to_dense)
+            for f in results.files if f.model == model]
+
+
+def _no_accuracy_reason(results: RunResults, model: str, tolerance: float) -> str:
+    """Why no choice can be made within tolerance, from what the records say."""
+    reasons = accuracy_notes(results, model)
+    if dense_record(results, model, BASELINE_RUNTIME) is None:
+        reasons = [f"the dense model has no successful {BASELINE_RUNTIME} record", *reasons]
+    why = "; ".join(reasons) or "accuracy was not measured"
+    return (f"cannot choose within {tolerance:g} points of dense accuracy: {why}. "
+            "Fastest and smallest are chosen on cost alone, with no accuracy claim")
+
+
+def _within(dense_accuracy: float | None, tolerance: float) -> Callable[[Candidate], bool]:
+    """Whether a candidate may be chosen: within tolerance of dense, or anything when dense accuracy is unknown."""
+    if dense_accuracy is None:
+        return lambda c: True
+    return lambda c: c.accuracy is not None and c.accuracy >= dense_accuracy - tolerance
+
+
+def _cheapest(candidates: list[Candidate]) -> Candidate | None:
+    """Lowest cost; on equal cost the more accurate."""
+    return min(candidates, key=lambda c: (c.cost, -(c.accuracy or 0.0)), default=None)
+
+
+def _latency_choice(results: RunResults, model: str, eligible: Callable[[Candidate], bool], claim: bool,
+                    notes: list[str]) -> ShipChoice | None:
+    """The lowest stable batch-1 p50 among eligible records, with its ratios to torch and ORT dense."""
+    timed = [(c, r) for c, r in _timed(results, model) if eligible(c)]
+    best = _cheapest([c for c, _ in timed if not c.unstable])
+    skipped = [c for c, _ in timed if c.unstable and (best is None or c.cost < best.cost)]
+    if skipped:
+        notes.append(f"{len(skipped)} faster batch-1 figure(s) never chosen as unstable ({UNSTABLE_MEANING})")
+    ort = dense_record(results, model, ORT_DENSE_RUNTIME)
+    ort_p50 = ort.p50_ms(LATENCY_BATCH) if ort else None
+    if ort_p50 is None:
+        notes.append(f"no {ORT_DENSE_RUNTIME} batch-{LATENCY_BATCH} p50 at ratio 0: no ORT comparison")
+    elif is_unstable(ort, LATENCY_BATCH):
+        notes.append(f"the {ORT_DENSE_RUNTIME} reference at ratio 0 is flagged unstable ({UNSTABLE_MEANING})")
+    if best is None:
+        notes.append(f"no stable batch-{LATENCY_BATCH} latency qualifies: no fastest choice")
+        return None
+    record = next(r for c, r in timed if c is best)
+    paired = bool(record.paired_dense_ms.get(str(LATENCY_BATCH)))
+    to_ort = best.cost / ort_p50 if ort_p50 else None
+    return ShipChoice(best, claim, best.to_dense_cost, paired, to_ort, ORT_UNPAIRED if to_ort else None,
+                      record.to_dense.get("file_bytes"))
+
+
+def ship_this(results: RunResults, model: str, tolerance: float) -> ShipVerdict:
+    """The fastest (batch-1 p50) and smallest artifact of `model` within `tolerance` points of dense accuracy;
+    without a dense accuracy, the fastest and smallest overall, marked as carrying no accuracy claim."""
+    dense_accuracy = variant_accuracy(results, model, DEFAULT_METHOD, DEFAULT_RECOVERY, 0)
+    claim = dense_accuracy is not None
+    notes = [] if claim else [_no_accuracy_reason(results, model, tolerance)]
+    eligible = _within(dense_accuracy, tolerance)
+    fastest = _latency_choice(results, model, eligible, claim, notes)
+    small = _cheapest([c for c in size_candidates(results, model) if eligible(c)])
+    smallest = ShipChoice(small, claim, None, False, None, None, small.to_dense_cost) if small else None
+    beats = bool(fastest and claim and fastest.p50_to_ort_dense is not None and fastest.p50_to_ort_dense < 1)
+    return ShipVerdict(model, tolerance, dense_accuracy, fastest, smallest, beats, tuple(notes))
+
+
+def _accuracy_text(choice: ShipChoice, dense_accuracy: float | None) -> str:
+    accuracy = choice.candidate.accuracy
+    if not choice.accuracy_claim or accuracy is None or dense_accuracy is None:
+        return "accuracy not compared"
+    return f"{accuracy:.2f}% (dense {dense_accuracy:.2f}%)"
+
+
+def _fastest_text(verdict: ShipVerdict) -> str:
+    choice = verdict.fastest
+    if choice is None:
+        return "no latency choice"
+    c = choice.candidate
+    verb = "ship" if choice.accuracy_claim else "fastest, NO accuracy claim:"
+    parts = [f"batch-{LATENCY_BATCH} p50 {fmt_ms(c.cost)} ms"]
+    if choice.p50_to_torch_dense is not None:
+        pairing = "" if choice.p50_torch_paired else " (unpaired)"
+        parts.append(f"{fmt_x(choice.p50_to_torch_dense)} torch dense{pairing}")
+    if choice.p50_to_ort_dense is not None:
+        parts.append(f"{fmt_x(choice.p50_to_ort_dense)} ORT dense (unpaired)")
+    return f"{verb} `{c.label}` on {c.runtime}: {_accuracy_text(choice, verdict.dense_accuracy)}, {', '.join(parts)}"
+
+
+def _smallest_text(verdict: ShipVerdict) -> str:
+    choice = verdict.smallest
+    if choice is None:
+        return "no file qualifies"
+    c = choice.candidate
+    claim = f", {c.accuracy:.2f}%" if choice.accuracy_claim and c.accuracy is not None else ", NO accuracy claim"
+    ratio = f" ({fmt_x(choice.bytes_to_dense)} dense.pt)" if choice.bytes_to_dense is not None else ""
+    return (f"`{c.artifact}` of {c.method}+{c.recovery} {ratio_tag(c.ratio)}, {fmt_bytes(c.cost)}B{ratio}"
+            f"{claim}")
+
+
+def ship_lines(verdict: ShipVerdict) -> list[str]:
+    """The verdict in markdown: the choice line, then a line of notes when there are any."""
+    head = (f"**{verdict.model}**: {_fastest_text(verdict)}; smallest file: {_smallest_text(verdict)}")
+    return [head, f"_{verdict.model}: {'; '.join(verdict.notes)}._"] if verdict.notes else [head]

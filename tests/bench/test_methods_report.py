@@ -1,0 +1,69 @@
+"""The methods-and-recovery table and the BatchNorm test, on hand-made records and sweep files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_verdict import DENSE_ACCURACY, MODEL, file, record
+
+from bench.methods_report import batchnorm_lines, methods_table
+from bench.records import attach_file_ratios, attach_ratios_to_dense
+from bench.report_data import RunResults
+from prune.config import Variant, sweep_path
+from prune.io import write_json
+
+
+def results(records, files=()) -> RunResults:
+    attach_ratios_to_dense(records)
+    attach_file_ratios(list(files))
+    return RunResults(Path("results.json"), {}, {"tolerance": 1.0}, records, list(files))
+
+
+def with_macs(r, macs: int):
+    r.macs = macs
+    return r
+
+
+def comparison() -> RunResults:
+    return results([
+        with_macs(record("l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 1.0, 1000), 400),
+        record("l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 0.5, 1000),
+        with_macs(record("l1-structured", "bn", 50, "torch-dense", "dense.pt", 90.0, 0.6, 250, paired_ms=1.2), 100),
+        record("l1-structured", "bn", 50, "ort-dense", "model.onnx", 90.0, 0.2, 250),
+        with_macs(record("l1-structured", "none", 50, "torch-dense", "dense.pt", 60.0, 0.5, 250, paired_ms=1.0),
+                  100),
+    ], [file("l1-unstructured", "none", 0, "dense.pt", 1000), file("l1-structured", "bn", 50, "dense.pt", 250),
+        file("l1-structured", "none", 50, "dense.pt", 250)])
+
+
+def test_rows_are_the_dense_model_then_the_variants_in_registry_order():
+    assert methods_table(comparison(), MODEL).rows == [
+        "l1-unstructured+none 0", "l1-structured+none 50", "l1-structured+bn 50"]
+
+
+def test_columns_give_accuracy_and_ratios_to_the_dense_model():
+    table = methods_table(comparison(), MODEL)
+    cells = {column.header: [c.text for c in column.cells] for column in table.columns}
+    assert cells["accuracy"] == ["97.00", "60.00", "90.00"]
+    assert cells["MACs"] == ["1.0x", "0.25x", "0.25x"]
+    assert cells["dense.pt"] == ["1.0x", "0.25x", "0.25x"]
+    assert cells["torch-dense p50@1"] == ["1.0x", "0.5x", "0.5x"]  # paired: 0.5 / 1.0 and 0.6 / 1.2
+    assert cells["ort-dense p50@1"] == ["1.0x", "-", "0.4x"]  # 0.2 ms against ORT's dense 0.5 ms
+
+
+def test_batchnorm_line_compares_none_with_bn_at_each_ratio(tmp_path):
+    write_json(sweep_path(tmp_path, MODEL, Variant("l1-structured", "bn")),
+               {"records": [{"ratio": 50, "recovery_note": None}]})
+    assert batchnorm_lines(comparison(), tmp_path) == [
+        f"{MODEL} l1-structured, accuracy % none -> bn: 50%: 60.00 -> 90.00"]
+
+
+def test_batchnorm_line_says_why_bn_was_skipped(tmp_path):
+    note = "skipped: Sequential has no BatchNorm layers"
+    write_json(sweep_path(tmp_path, MODEL, Variant("l1-structured", "bn")),
+               {"records": [{"ratio": 50, "recovery_note": note}]})
+    assert batchnorm_lines(comparison(), tmp_path) == [f"{MODEL} l1-structured: bn {note}"]
+
+
+def test_no_batchnorm_line_without_a_bn_sweep(tmp_path):
+    assert batchnorm_lines(comparison(), tmp_path) == []

@@ -1,0 +1,181 @@
+"""Ship-this verdict: the fastest and the smallest artifact within tolerance of dense, and the Pareto front."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from bench.records import ArtifactFile, LatencyStats, Record, attach_file_ratios, attach_ratios_to_dense
+from bench.report_data import RunResults
+from bench.verdict import ORT_UNPAIRED, Candidate, pareto_front, ship_lines, ship_this
+
+MODEL = "lenet300_100"
+TOLERANCE = 1.0
+DENSE_ACCURACY = 97.0
+CIFAR_NOTE = "CIFAR-10 not on disk; pass --download"
+
+
+def stats(p50_ms: float, unstable: bool = False) -> LatencyStats:
+    """Batch-1 latency figures around `p50_ms`."""
+    return LatencyStats(p50_ms=p50_ms, p90_ms=p50_ms, p99_ms=p50_ms, mean_ms=p50_ms, std_ms=0.0, reps=20,
+                        warmup=3, p95_ms=p50_ms, iqr_ms=0.3 * p50_ms if unstable else 0.01 * p50_ms,
+                        throughput_ips=1000 / p50_ms, unstable=unstable)
+
+
+def record(method: str, recovery: str, ratio: float, runtime: str, artifact: str, accuracy: float | None,
+           p50_ms: float, file_bytes: int, unstable: bool = False, paired_ms: float | None = None,
+           error: str | None = None) -> Record:
+    """One measurement of MODEL on MNIST, timed at batch 1 only."""
+    return Record(model=MODEL, dataset="mnist", ratio=ratio, sparsity=ratio, runtime=runtime, artifact=artifact,
+                  device="cpu", threads=2, accuracy=accuracy,
+                  accuracy_note=None if accuracy is not None else CIFAR_NOTE, file_bytes=file_bytes,
+                  gzip_bytes=None, fp32_ref_bytes=file_bytes, param_bytes=file_bytes, peak_rss_bytes=None,
+                  baseline_rss_bytes=None, cuda_peak_bytes=None,
+                  latency_ms={} if error else {"1": stats(p50_ms, unstable)},
+                  max_abs_diff=0.0, paired_dense_ms={"1": paired_ms} if paired_ms else {}, error=error,
+                  test_images=1000, method=method, recovery=recovery)
+
+
+def file(method: str, recovery: str, ratio: float, artifact: str, file_bytes: int) -> ArtifactFile:
+    """One exported file of MODEL."""
+    return ArtifactFile(model=MODEL, ratio=ratio, sparsity=ratio, format=artifact.split(".")[0],
+                        artifact=artifact, file_bytes=file_bytes, gzip_bytes=None, fp32_ref_bytes=file_bytes,
+                        method=method, recovery=recovery)
+
+
+def scenario_records() -> list[Record]:
+    """Dense on torch (1.0 ms) and ORT (0.5 ms); structured+finetune r50 on ORT within tolerance (0.3 ms, paired
+    dense 1.2 ms); l1-unstructured r90 faster (0.1 ms) but 17 points down; global-l1+finetune r70 faster and
+    within tolerance but unstable (0.2 ms); a failed record."""
+    return [
+        record("l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 1.0, 1000),
+        record("l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 0.5, 1010),
+        record("l1-structured", "finetune", 50, "ort-dense", "model.onnx", 96.5, 0.3, 500, paired_ms=1.2),
+        record("l1-unstructured", "none", 90, "torch-sparse", "sparse_csr.pt", 80.0, 0.1, 300),
+        record("global-l1", "finetune", 70, "torch-auto", "sparse_csr.pt", 96.8, 0.2, 250, unstable=True),
+        record("l1-unstructured", "none", 90, "ort-sparse", "model.sparse.onnx", None, 0.0, 0, error="crashed"),
+    ]
+
+
+def scenario_files() -> list[ArtifactFile]:
+    """Every format of the scenario's variants, packed.pt among them; the smallest one loses 17 points."""
+    return [
+        file("l1-unstructured", "none", 0, "dense.pt", 1000),
+        file("l1-unstructured", "none", 0, "model.onnx", 1010),
+        file("l1-structured", "finetune", 50, "model.onnx", 500),
+        file("l1-structured", "finetune", 50, "packed.pt", 200),
+        file("global-l1", "finetune", 70, "packed.pt", 150),
+        file("l1-unstructured", "none", 90, "packed.pt", 50),
+    ]
+
+
+def run_results(records: list[Record], files: list[ArtifactFile] | None = None) -> RunResults:
+    """Records and files with their ratios to dense attached, as the measure stage writes them."""
+    files = scenario_files() if files is None else files
+    attach_ratios_to_dense(records)
+    attach_file_ratios(files)
+    return RunResults(Path("results.json"), {}, {"tolerance": TOLERANCE}, records, files)
+
+
+def without_accuracy(records: list[Record]) -> list[Record]:
+    """The same measurements with accuracy not measurable."""
+    return [replace(r, accuracy=None, accuracy_note=CIFAR_NOTE, test_images=None) for r in records]
+
+
+def candidate(accuracy: float | None, cost: float, ratio: float = 50) -> Candidate:
+    return Candidate(MODEL, "l1-unstructured", "none", ratio, "torch-dense", "dense.pt", accuracy, cost, None)
+
+
+def test_pareto_front_drops_dominated_points_and_keeps_ties():
+    cheap, good, tied = candidate(90.0, 1.0, 90), candidate(97.0, 3.0, 50), candidate(97.0, 3.0, 60)
+    dominated = [candidate(89.0, 2.0), candidate(97.0, 4.0), candidate(90.0, 1.5)]
+    front = pareto_front([good, *dominated, cheap, tied])
+    assert front == [cheap, good, tied]
+
+
+def test_pareto_front_leaves_out_points_without_accuracy():
+    assert pareto_front([candidate(None, 0.1), candidate(95.0, 1.0)]) == [candidate(95.0, 1.0)]
+
+
+def test_ship_this_picks_the_fastest_within_tolerance_not_a_faster_one_outside_it():
+    verdict = ship_this(run_results(scenario_records()), MODEL, TOLERANCE)
+    chosen = verdict.fastest.candidate
+    assert (chosen.method, chosen.recovery, chosen.ratio, chosen.runtime) == ("l1-structured", "finetune", 50,
+                                                                              "ort-dense")
+    assert verdict.fastest.accuracy_claim and verdict.dense_accuracy == DENSE_ACCURACY
+
+
+def test_ship_this_takes_the_faster_candidate_once_tolerance_admits_it():
+    verdict = ship_this(run_results(scenario_records()), MODEL, tolerance=20.0)
+    assert (verdict.fastest.candidate.ratio, verdict.fastest.candidate.runtime) == (90, "torch-sparse")
+
+
+def test_ship_this_never_chooses_an_unstable_latency_and_says_so():
+    verdict = ship_this(run_results(scenario_records()), MODEL, TOLERANCE)
+    assert verdict.fastest.candidate.runtime != "torch-auto"
+    assert any("1 faster batch-1 figure(s) never chosen as unstable" in note for note in verdict.notes)
+
+
+def test_ship_this_skips_failed_records():
+    records = scenario_records()
+    records[-1] = replace(records[-1], accuracy=DENSE_ACCURACY, latency_ms={"1": stats(0.01)})  # figures of a crash
+    verdict = ship_this(run_results(records), MODEL, TOLERANCE)
+    assert verdict.fastest.candidate.runtime == "ort-dense"
+
+
+def test_ship_this_picks_the_smallest_file_within_tolerance_including_packed_pt():
+    smallest = ship_this(run_results(scenario_records()), MODEL, TOLERANCE).smallest
+    chosen = smallest.candidate
+    assert (chosen.artifact, chosen.method, chosen.ratio, chosen.cost) == ("packed.pt", "global-l1", 70, 150)
+    assert chosen.accuracy == 96.8  # from the variant's only record, whose latency is unstable
+    assert smallest.bytes_to_dense == 0.15
+
+
+def test_latency_choice_is_compared_with_torch_dense_paired_and_ort_dense_unpaired():
+    fastest = ship_this(run_results(scenario_records()), MODEL, TOLERANCE).fastest
+    assert fastest.p50_to_torch_dense == 0.3 / 1.2 and fastest.p50_torch_paired
+    assert fastest.p50_to_ort_dense == 0.3 / 0.5 and fastest.ort_pairing == ORT_UNPAIRED
+    assert fastest.bytes_to_dense == 0.5
+
+
+def test_latency_choice_without_a_dense_pair_is_compared_with_the_torch_dense_record():
+    records = scenario_records()
+    records[2].paired_dense_ms.clear()
+    fastest = ship_this(run_results(records), MODEL, TOLERANCE).fastest
+    assert fastest.p50_to_torch_dense == 0.3 / 1.0 and not fastest.p50_torch_paired
+
+
+def test_beats_ort_dense_when_the_choice_is_faster_than_ort_dense_at_ratio_0():
+    assert ship_this(run_results(scenario_records()), MODEL, TOLERANCE).beats_ort_dense
+
+
+def test_does_not_beat_ort_dense_when_ort_dense_itself_is_the_fastest_within_tolerance():
+    records = scenario_records()
+    records[1].latency_ms["1"] = stats(0.25)
+    verdict = ship_this(run_results(records), MODEL, TOLERANCE)
+    assert (verdict.fastest.candidate.ratio, verdict.fastest.candidate.runtime) == (0, "ort-dense")
+    assert verdict.fastest.p50_to_ort_dense == 1.0 and not verdict.beats_ort_dense
+
+
+def test_without_accuracy_the_verdict_says_why_and_chooses_on_cost_alone():
+    verdict = ship_this(run_results(without_accuracy(scenario_records())), MODEL, TOLERANCE)
+    assert verdict.dense_accuracy is None and not verdict.beats_ort_dense
+    assert "cannot choose within 1 points of dense accuracy" in verdict.notes[0] and CIFAR_NOTE in verdict.notes[0]
+    assert not verdict.fastest.accuracy_claim and verdict.fastest.candidate.cost == 0.1
+    assert not verdict.smallest.accuracy_claim and verdict.smallest.candidate.cost == 50
+
+
+def test_ship_lines_state_the_choice_its_accuracy_and_its_ratios():
+    head, notes = ship_lines(ship_this(run_results(scenario_records()), MODEL, TOLERANCE))
+    assert head.startswith(f"**{MODEL}**: ship `l1-structured+finetune r50 model.onnx` on ort-dense: "
+                           "96.50% (dense 97.00%), batch-1 p50 0.300 ms, 0.25x torch dense, 0.6x ORT dense "
+                           "(unpaired)")
+    assert head.endswith("smallest file: `packed.pt` of global-l1+finetune r70, 150B (0.15x dense.pt), 96.80%")
+    assert "unstable" in notes
+
+
+def test_ship_lines_mark_choices_made_without_accuracy():
+    head, notes = ship_lines(ship_this(run_results(without_accuracy(scenario_records())), MODEL, TOLERANCE))
+    assert "fastest, NO accuracy claim: `l1-unstructured+none r90 sparse_csr.pt`" in head
+    assert "accuracy not compared" in head and head.endswith("NO accuracy claim")
+    assert "cannot choose within" in notes
