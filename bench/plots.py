@@ -78,7 +78,7 @@ def _panels(count: int, columns: int, size: tuple[float, float]) -> tuple[Figure
     return fig, flat[:count]
 
 
-def _caption(fig: Figure, lines: list[str]) -> None:
+def add_caption(fig: Figure, lines: list[str]) -> None:
     """Notes under the axes, wrapped, so they never take room from the plot."""
     text = "\n".join(wrapped for line in lines for wrapped in textwrap.wrap(line, CAPTION_WIDTH))
     fig.text(0.01, 0.0, text, ha="left", va="top", fontsize=8, color="dimgray")
@@ -129,7 +129,7 @@ def accuracy_figure(results: RunResults, curves: dict[str, StudyCurve]) -> Figur
              "holds no numbers for these models yet."]
     if unmeasured:
         notes.append(f"No measured accuracy for {', '.join(unmeasured)}: the reason is in report.md.")
-    _caption(fig, notes)
+    add_caption(fig, notes)
     return fig
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bench.plots import MARKERS, _caption, save_png
+from bench.plots import MARKERS, add_caption, save_png
 from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT
 from bench.report_data import RunResults
 from bench.report_tables import UNSTABLE_MEANING, accuracy_images_text, accuracy_notes, fmt_bytes
@@ -136,7 +136,7 @@ def plot_tradeoff(results: RunResults, model: str, out_dir: Path, kind: Tradeoff
     front = pareto_front(drawn)
     caption = _caption_text(results, model, kind, drawn, len(front), left_out)
     fig = _figure(model, kind, drawn, front)
-    _caption(fig, [caption])
+    add_caption(fig, [caption])
     path = save_png(fig, Path(out_dir) / f"{model}_accuracy_vs_{kind.name}.png")
     return TradeoffPlot(model, kind.name, path, len(drawn), len(front), left_out, caption)
 
