@@ -64,7 +64,7 @@ def _measure_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `python -m bench` parser: one subcommand per stage, plus `all` and `regress`."""
+    """The `python -m bench` parser: one subcommand per stage, plus `all`, `compare` and `regress`."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in [
@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         _common(stage)
         if name in ("measure", "all"):
             _measure_options(stage)
+        if name in ("report", "all"):
+            stage.add_argument("--detail", action="store_true",
+                               help="also print every full table of report.md, not only the summary per model")
+    compare = sub.add_parser("compare", help="compare two runs' results.json, record by record")
+    from bench.compare.command import add_arguments as add_compare_arguments
+
+    add_compare_arguments(compare)
     regress = sub.add_parser("regress", help="run the benchmark suite and compare with the newest saved run")
     from bench.regress import add_arguments
 
@@ -111,6 +118,10 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
         from bench.regress import run_regress
 
         return run_regress(args, console)
+    if args.command == "compare":
+        from bench.compare.command import run_compare
+
+        return run_compare(args, console)
     cfg = run_config(args)
     stages = {"train": ("train",), "prune": ("prune",), "export": ("export",), "measure": ("measure",),
               "report": ("report",), "all": ("prune", "export", "measure", "report")}[args.command]
@@ -154,6 +165,11 @@ def _report(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[
     from bench.report import run_report
 
     run_report(cfg.out, console)
+    if args.detail:
+        from bench.console_report import print_detail
+        from bench.report_data import load_results
+
+        print_detail(load_results(cfg.out), console)
     return []
 
 

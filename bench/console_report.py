@@ -1,4 +1,5 @@
-"""The console report: the run's tables drawn with rich, best cell of each column marked, and the findings."""
+"""The console report: per model a compact summary table, then the findings; the full tables (best cell of each
+column marked) on request, as in report.md."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bench.console_summary import BEST_MARK, SUMMARY_LEGEND, summary_notes, summary_table
 from bench.findings import Finding
 from bench.methods_report import methods_table
 from bench.report_data import RunResults
 from bench.report_tables import UNSTABLE_LEGEND, FigureTable, model_tables
-from bench.verdict import ship_lines, ship_this
 from prune.config import RunConfig
 
-BEST_MARK = "*"
 LEGEND = (f"{BEST_MARK} best in column: lowest size, memory and latency (ranked by the ratio to dense); "
           f"highest accuracy. {UNSTABLE_LEGEND}")
-ENVIRONMENT_SUMMARY = ("cpu", "logical_cores", "threads", "torch", "onnxruntime", "gpu", "preset")
+# environment key -> its label in the one-line summary above the tables
+ENVIRONMENT_SUMMARY = {"cpu": "cpu", "logical_cores": "cores", "threads": "threads", "torch": "torch",
+                       "onnxruntime": "ort", "gpu": "gpu", "preset": "preset"}
 
 
 def rich_table(table: FigureTable) -> Table:
@@ -61,36 +63,40 @@ def fitted(table: FigureTable, console: Console) -> list[tuple[Text, Table]]:
 
 
 def findings_panel(items: list[Finding]) -> Panel:
-    """The findings as one panel: each overhead in bold, then what removes it."""
+    """The findings as one panel, a paragraph each: the topic in bold, the overhead, then what removes it in cyan."""
     body = Text()
     for n, finding in enumerate(items, 1):
-        if n > 1:
-            body.append("\n\n")
+        body.append("\n" if n > 1 else "")
         body.append(f"{n}. {finding.topic.capitalize()}: ", style="bold")
-        body.append(finding.overhead)
-        body.append("\n   ")
+        body.append(finding.overhead + " ")
         body.append(finding.remedy, style="cyan")
     return Panel(body, title="Findings", title_align="left")
 
 
-def print_report(results: RunResults, items: list[Finding], console: Console) -> None:
-    """Print every model's tables of the study's variant, the comparison of methods and recoveries, the findings
-    panel and the "ship this" verdict of every model."""
-    env = results.environment
-    summary = ", ".join(f"{k}={env[k]}" for k in ENVIRONMENT_SUMMARY if env.get(k) is not None)
-    console.rule(f"prunebench report: {results.path}")
-    if summary:
-        console.print(summary, highlight=False)
+def print_detail(results: RunResults, console: Console) -> None:
+    """Every full table of every model, as report.md has them: the study's figures per ratio and runtime, best
+    cell of each column marked, and the comparison of methods and recoveries."""
     console.print(LEGEND, highlight=False)
     study = results.study()
     for model in results.models():
         for table in [*model_tables(study, model), methods_table(results, model)]:
             for title, part in fitted(table, console):
                 console.print(Group(title, part))
+
+
+def print_report(results: RunResults, items: list[Finding], console: Console) -> None:
+    """Print the environment, one summary table per model, the failed measurements and the findings panel."""
+    env = results.environment
+    summary = ", ".join(f"{label}={env[k]}" for k, label in ENVIRONMENT_SUMMARY.items() if env.get(k) is not None)
+    console.rule(f"prunebench report: {results.path}")
+    if summary:
+        console.print(summary, highlight=False)
+    console.print(SUMMARY_LEGEND, highlight=False)
+    tolerance = float(results.config.get("tolerance", RunConfig.tolerance))
+    for model in results.models():
+        console.print(summary_table(results, model, tolerance))
+        console.print(summary_notes(results, model, tolerance), style="dim", highlight=False)
     for record in results.failures():
         console.print(f"[yellow]failed measurement[/] (shown as -): {record.model} {record.ratio:g}% "
                       f"{record.runtime}: {record.error}", highlight=False)
     console.print(findings_panel(items))
-    tolerance = float(results.config.get("tolerance", RunConfig.tolerance))
-    lines = [line for model in results.models() for line in ship_lines(ship_this(results, model, tolerance))]
-    console.print(Panel(Text("\n".join(lines).replace("**", "")), title="Ship this", title_align="left"))

@@ -1,4 +1,5 @@
-"""`<out>/report.md`: environment, preset, commands, tables, findings and plots, built from the records."""
+"""`<out>/report.md`: the verdict and contents first, then environment, preset, commands, findings, the comparison
+of methods, plots and every table, built from the records."""
 
 from __future__ import annotations
 
@@ -108,14 +109,29 @@ def model_section(results: RunResults, model: str) -> list[str]:
     return lines
 
 
-def comparison_section(results: RunResults, out: Path, missing_plots: list[str]) -> list[str]:
-    """What to ship per model, the table of methods and recoveries, and the BatchNorm test, from every record."""
+def verdict_section(results: RunResults) -> list[str]:
+    """What to ship per model, over every record: the section report.md opens with."""
     tolerance = float(results.config.get("tolerance", RunConfig.tolerance))
     lines = ["## Ship this", "",
              f"Per model: the lowest batch-1 p50 latency and the smallest file within {tolerance:g} accuracy points "
              "of the dense model, over every method, recovery, ratio and runtime measured.", ""]
     lines += [f"- {line}" for model in results.models() for line in ship_lines(ship_this(results, model, tolerance))]
-    lines += ["", "## Methods and recovery", ""]
+    return lines + [""]
+
+
+def anchor(heading: str) -> str:
+    """The link target GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return "".join(ch for ch in heading.lower() if ch.isalnum() or ch in " -_").replace(" ", "-")
+
+
+def contents(lines: list[str]) -> list[str]:
+    """A table of contents: one link per second-level heading of `lines`."""
+    return [f"- [{line[3:]}](#{anchor(line[3:])})" for line in lines if line.startswith("## ")]
+
+
+def comparison_section(results: RunResults, out: Path, missing_plots: list[str]) -> list[str]:
+    """The table of methods and recoveries, and the BatchNorm test, from every record."""
+    lines = ["## Methods and recovery", ""]
     for model in results.models():
         lines += markdown_table(methods_table(results, model))
     bn = batchnorm_lines(results, out)
@@ -129,14 +145,15 @@ def comparison_section(results: RunResults, out: Path, missing_plots: list[str])
 
 def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str, dict],
                     plots: list[Path], out: Path, missing_plots: list[str] = ()) -> str:
-    """The whole report.md text; absolute paths shown relative to the run directory or home.
+    """The whole report.md text, opening with the verdict and a table of contents; absolute paths shown relative
+    to the run directory or home.
 
     `results` holds every variant: the comparison sections read all of it, the study's sections its own records.
     """
+    verdict = verdict_section(results)
     comparison = comparison_section(results, out, list(missing_plots))
     results = results.study()
-    lines = ["# prunebench report", "",
-             f"Built only from `{RESULTS_FILE}` ({len(results.records)} records) and the sweep records by "
+    lines = [f"Built only from `{RESULTS_FILE}` ({len(results.records)} records) and the sweep records by "
              "`python -m bench report`. Bold marks the best cell of each column: lowest size, memory and "
              "latency (ranked by the ratio to dense); highest accuracy. `x` figures are ratios to the same "
              f"model's dense figure at ratio 0. {UNSTABLE_LEGEND}. {GZIP_NOTE}. Paths are relative to the "
@@ -164,4 +181,5 @@ def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str,
                   for r in results.failures()] + [""]
     for model in results.models():
         lines += model_section(results, model)
+    lines = ["# prunebench report", "", *verdict, "## Contents", "", *contents(lines), "", *lines]
     return relative_paths("\n".join(lines).rstrip() + "\n", path_roots(results.config, out))

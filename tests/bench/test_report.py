@@ -10,6 +10,7 @@ import pytest
 from report_fixtures import CIFAR_NOTE, make_record, study_records, write_results
 from rich.console import Console
 
+from bench.console_report import print_detail
 from bench.markdown_report import commands
 from bench.plots import accuracy_figure, latency_figure
 from bench.records import attach_ratios_to_dense
@@ -33,10 +34,23 @@ def rendered(tmp_path_factory):
     return out, console.export_text()
 
 
+@pytest.fixture(scope="module")
+def detail(rendered):
+    """The full tables of the same run as `--detail` prints them: console text."""
+    out, _ = rendered
+    console = Console(record=True, width=120)
+    print_detail(load_results(out), console)
+    return console.export_text()
+
+
 def test_console_report_has_every_model_and_the_findings(rendered):
     _, text = rendered
-    assert "lenet5 - file size" in text and "resnet18 - p50 latency at batch 64" in text
+    assert "lenet5" in text and "resnet18" in text
     assert "Findings" in text and "is 2.0x the file size" in text
+
+
+def test_console_detail_has_every_full_table(detail):
+    assert "lenet5 - file size" in detail and "resnet18 - p50 latency at batch 64" in detail
 
 
 def test_console_report_fits_120_columns(rendered):
@@ -44,9 +58,8 @@ def test_console_report_fits_120_columns(rendered):
     assert max(len(line) for line in text.splitlines()) <= 120
 
 
-def test_console_marks_best_cell(rendered):
-    _, text = rendered
-    row_90 = next(line for line in text.splitlines() if "lenet5" not in line and line.strip().startswith("90")
+def test_console_detail_marks_best_cell(detail):
+    row_90 = next(line for line in detail.splitlines() if "lenet5" not in line and line.strip().startswith("90")
                   and "49.2k" in line)
     assert "49.2k 0.2x*" in row_90
 
@@ -130,7 +143,7 @@ def test_failed_measurement_is_listed_with_its_error(tmp_path):
 def test_wide_tables_split_into_column_groups_on_a_narrow_console(tmp_path):
     write_results(tmp_path, study_records())
     console = Console(record=True, width=70)
-    run_report(tmp_path, console)
+    print_detail(load_results(tmp_path), console)
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 70
     assert "(%), cont." in text  # the file-size table went on in a second column group
