@@ -179,3 +179,13 @@ def test_ship_lines_mark_choices_made_without_accuracy():
     assert "fastest, NO accuracy claim: `l1-unstructured+none r90 sparse_csr.pt`" in head
     assert "accuracy not compared" in head and head.endswith("NO accuracy claim")
     assert "cannot choose within" in notes
+
+
+def test_fastest_is_ranked_by_the_ratio_to_dense_not_by_absolute_p50():
+    """A process that ran fast as a whole shows a low p50 but twice its own dense pair; the paired ratio wins."""
+    records = [record("l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 1.0, 1000),
+               record("global-l1", "finetune", 90, "torch-dense", "dense.pt", 96.5, 0.2, 1000, paired_ms=0.1),
+               record("l1-structured", "finetune", 50, "torch-dense", "dense.pt", 96.5, 0.3, 500, paired_ms=1.0)]
+    attach_ratios_to_dense(records)
+    results = RunResults(Path("results.json"), {}, {}, records, [])
+    assert ship_this(results, MODEL, TOLERANCE).fastest.candidate.method == "l1-structured"
