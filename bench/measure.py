@@ -39,6 +39,7 @@ from prune.errors import ArtifactError
 from prune.io import torch_save
 from prune.models import MODELS
 from prune.presets import eval_limit
+from prune.registry import position
 
 REFERENCE_FORMATS = ("masked", "dense")  # the first a cell has is the pruned model every runtime's logits match
 # the runtimes of every variant but the study's: the dense artifact on eager torch and on onnxruntime (a structured
@@ -119,18 +120,13 @@ def unchanged_records(out: Path, kept: dict[tuple, Record]) -> tuple[list[Record
     return unchanged, {record_cell(r): manifests[record_cell(r)] for r in unchanged}
 
 
-def _position(name: str, registry: dict) -> int:
-    """Where `name` stands in a registry (unknown names last), to order records as models and runtimes are listed."""
-    return list(registry).index(name) if name in registry else len(registry)
-
-
 def merged(records: list[Record], unchanged: list[Record]) -> list[Record]:
     """This run's records and the unchanged earlier ones it did not redo, in the order model, variant (the
     study's first), ratio, runtime."""
     done = {r.key for r in records}
     return sorted(records + [r for r in unchanged if r.key not in done],
-                  key=lambda r: (_position(r.model, MODELS), r.model, record_cell(r)[1].order, record_cell(r)[1],
-                                 r.ratio, _position(r.runtime, RUNTIMES)))
+                  key=lambda r: (position(r.model, MODELS), r.model, record_cell(r)[1].order, record_cell(r)[1],
+                                 r.ratio, position(r.runtime, RUNTIMES)))
 
 
 def covered_config(config: dict, records: list[Record]) -> dict:
@@ -266,7 +262,7 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
     run = MeasureRun(cfg, settings, runtimes, manifests, reusable_records(cfg.out, environment, config))
     unchanged, unchanged_manifests = unchanged_records(cfg.out, run.kept)
     files = artifact_files(dict(sorted({**unchanged_manifests, **manifests}.items(),
-                                       key=lambda item: (_position(item[0][0], MODELS), item[0][0],
+                                       key=lambda item: (position(item[0][0], MODELS), item[0][0],
                                                          item[0][1].order, item[0][1:]))))
     records: list[Record] = []
     written = merged(records, unchanged)

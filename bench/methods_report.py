@@ -9,11 +9,9 @@ from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, Record
 from bench.report_data import RunResults
 from bench.report_tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, FigureTable, accuracy_cell,
                                  accuracy_images_text, fmt_ratio, fmt_x, is_unstable, marked, ranked)
-from bench.verdict import ORT_DENSE_RUNTIME, dense_record
+from bench.verdict import LATENCY_BATCH, ORT_DENSE_RUNTIME, dense_record
 from prune.config import Variant, sweep_path
 from prune.io import read_json
-
-LATENCY_BATCH = 1
 
 
 def _rows(results: RunResults, model: str) -> list[tuple[Variant, float]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY
+from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, Variant
 
 SCHEMA_VERSION = 4
 UNSTABLE_IQR = 0.10  # a latency whose interquartile range exceeds this fraction of its median is flagged unstable
@@ -125,7 +125,7 @@ class ArtifactFile:
 
 def is_study(item: Record | ArtifactFile) -> bool:
     """True for a record or file of the study's method and recovery (whose ratio 0 is the dense model)."""
-    return (item.method, item.recovery) == (DEFAULT_METHOD, DEFAULT_RECOVERY)
+    return Variant(item.method, item.recovery).is_study
 
 
 def attach_file_ratios(files: list[ArtifactFile]) -> None:

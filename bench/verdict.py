@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bench.records import BASELINE_RUNTIME, Record
 from bench.report_data import RunResults
 from bench.report_tables import UNSTABLE_MEANING, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable
-from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, ratio_tag
+from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, Variant, ratio_tag
 
 LATENCY_BATCH = 1  # the ship-this latency: one request at a time
 ORT_DENSE_RUNTIME = "ort-dense"  # the second reference: the dense model exported to ONNX, on onnxruntime
@@ -82,7 +82,7 @@ def pareto_front(points: list[Candidate]) -> list[Candidate]:
 
 def is_dense_variant(method: str, recovery: str, ratio: float) -> bool:
     """The dense model: the default variant at ratio 0, the only variant measured unpruned."""
-    return (method, recovery, ratio) == (DEFAULT_METHOD, DEFAULT_RECOVERY, 0)
+    return ratio == 0 and Variant(method, recovery).is_study
 
 
 def dense_record(results: RunResults, model: str, runtime: str) -> Record | None:

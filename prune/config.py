@@ -9,6 +9,7 @@ from pathlib import Path
 from prune.errors import UsageError
 from prune.models import get_model_spec
 from prune.presets import get_preset
+from prune.registry import position
 
 STUDY_RATIOS: tuple[float, ...] = (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)  # percent of each prunable layer zeroed
 SCHEDULES = ("oneshot", "iterative")
@@ -38,7 +39,7 @@ class Variant:
     @property
     def order(self) -> tuple[int, int]:
         """Where the variant stands in the defaults (methods, then recoveries, as registered); others last."""
-        return (_position(self.method, DEFAULT_METHODS), _position(self.recovery, DEFAULT_RECOVERIES))
+        return (position(self.method, DEFAULT_METHODS), position(self.recovery, DEFAULT_RECOVERIES))
 
     @property
     def is_study(self) -> bool:
@@ -47,10 +48,6 @@ class Variant:
 
 
 STUDY = Variant()
-
-
-def _position(name: str, names: tuple[str, ...]) -> int:
-    return names.index(name) if name in names else len(names)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from prune.errors import UsageError
@@ -22,3 +23,10 @@ def lookup(registry: dict[str, T], kind: str, name: str) -> T:
         return registry[name]
     except KeyError:
         raise UsageError(f"unknown {kind} {name!r}; choose from {', '.join(registry)}") from None
+
+
+def position(name: str, names: Iterable[str]) -> int:
+    """Where `name` stands among `names` (a registry or a tuple of names), unknown names last: to order output
+    as the registries list their entries."""
+    names = list(names)
+    return names.index(name) if name in names else len(names)

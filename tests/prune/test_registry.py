@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prune.errors import UsageError
-from prune.registry import add_entry, lookup
+from prune.registry import add_entry, lookup, position
 
 
 def test_unknown_name_is_a_usage_error_listing_the_valid_names():
@@ -18,3 +18,8 @@ def test_registering_a_name_twice_is_a_bug():
     with pytest.raises(ValueError, match="format 'dense' registered twice"):
         add_entry(registry, "format", "dense", 2)
     assert registry == {"dense": 1}
+
+
+def test_position_follows_the_registry_order_with_unknown_names_last():
+    names = {"b": 1, "a": 2}
+    assert [position(n, names) for n in ("b", "a", "zzz")] == [0, 1, 2]
