@@ -47,14 +47,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="accuracy points below dense that the best pruned model may lose")
     parser.add_argument("--methods", type=_names, default=DEFAULT_METHODS,
                         help=f"comma-separated pruning methods (default: {','.join(DEFAULT_METHODS)})")
-    parser.add_argument("--recovery", dest="recoveries", type=_names, default=DEFAULT_RECOVERIES,
-                        help=f"comma-separated recoveries after pruning (default: {','.join(DEFAULT_RECOVERIES)})")
+    parser.add_argument("--recovery", dest="recoveries", type=_names, default=None,
+                        help=f"comma-separated recoveries after pruning (default: the preset's, on quick "
+                             f"{','.join(DEFAULT_RECOVERIES)} for the LeNets and none,bn for the ResNets)")
     parser.add_argument("--finetune-epochs", type=int, default=None,
                         help="epochs of the finetune recovery (default: the preset's)")
     parser.add_argument("--compare-ratios", type=_ratios, default=None,
                         help="ratios of every method and recovery but the study's l1-unstructured+none, which "
                              "runs at --ratios (default: the preset's, on quick 50,90,95 for the LeNets and 50 for "
                              "the ResNets)")
+    parser.add_argument("--latency-ratios", type=_ratios, default=None,
+                        help="the study's ratios whose artifacts stay on disk and are timed, besides 0 and the "
+                             "compare ratios; sizes and accuracy cover every ratio (default: the preset's, on quick "
+                             "all for the LeNets and 0,90,99 for the ResNets)")
 
 
 def _measure_options(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +107,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
                      download=args.download, device=args.device, seed=args.seed, preset=args.preset,
                      schedule=args.schedule, tolerance=args.tolerance, methods=args.methods,
                      recoveries=args.recoveries, finetune_epochs=args.finetune_epochs,
-                     compare_ratios=args.compare_ratios)
+                     compare_ratios=args.compare_ratios, latency_ratios=args.latency_ratios)
 
 
 def measure_config(args: argparse.Namespace):

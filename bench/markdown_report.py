@@ -20,7 +20,7 @@ from prune.config import RunConfig
 OPTIONS = (("models", "--models"), ("ratios", "--ratios"), ("preset", "--preset"), ("schedule", "--schedule"),
            ("seed", "--seed"), ("tolerance", "--tolerance"), ("device", "--device"), ("methods", "--methods"),
            ("recoveries", "--recovery"), ("compare_ratios", "--compare-ratios"),
-           ("finetune_epochs", "--finetune-epochs"),
+           ("latency_ratios", "--latency-ratios"), ("finetune_epochs", "--finetune-epochs"),
            ("runtimes", "--runtimes"), ("batch_size", "--batch-size"), ("threads", "--threads"))
 
 

@@ -1,6 +1,6 @@
 """`python -m bench measure`: every exported artifact through every runtime, each in its own fresh process.
 
-Per model x variant x ratio x runtime: param bytes, peak RSS, latency at batch 1 and the larger batch, accuracy and the
+Per model x variant x ratio x runtime, at the ratios whose latency is timed (RunConfig.is_timed): param bytes, peak RSS, latency at batch 1 and the larger batch, accuracy and the
 logits' max abs difference from the in-memory pruned model. Results go to <out>/results.json and results.csv after
 each model; a rerun with the same environment and settings keeps the records it already has, and a run over fewer
 models, ratios or runtimes keeps the other records of the earlier run whose artifact files are unchanged. The
@@ -32,7 +32,7 @@ from export.exporter import artifact_dir
 from export.formats import formats_for
 from export.stage import Cell, export_jobs
 from export.loaders import load_torch_model
-from export.manifest import artifact_entry, manifest_path, read_manifest
+from export.manifest import artifact_entry, has_sparse_formats, is_kept, manifest_path, read_manifest
 from export.verify import load_eval_data
 from prune.config import STUDY, RunConfig, Variant, ratio_tag
 from prune.errors import ArtifactError
@@ -65,7 +65,7 @@ def cell_variant(manifest: dict) -> Variant:
 
 def cell_runtimes(runtimes: list[Runtime], variant: Variant, manifest: dict) -> list[Runtime]:
     """The runtimes that measure one cell: those whose format it has, only COMPARE_RUNTIMES off the study's grid."""
-    formats = formats_for(bool(manifest.get("structured")))
+    formats = formats_for(has_sparse_formats(manifest))
     return [rt for rt in runtimes if rt.format in formats and (variant.is_study or rt.name in COMPARE_RUNTIMES)]
 
 
@@ -75,7 +75,8 @@ def reference_format(manifest: dict) -> str:
 
 
 def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[Cell, dict]:
-    """Every (model, variant, ratio) manifest, checked before any measuring; missing is an ArtifactError."""
+    """Every (model, variant, ratio) manifest, checked before any measuring: missing, or a timed cell without
+    the files its runtimes read, is an ArtifactError."""
     manifests = {}
     for model, variant, ratio in export_jobs(cfg):
         directory = artifact_dir(cfg.out, model, ratio, variant)
@@ -83,8 +84,12 @@ def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[Cell, dict]:
             raise ArtifactError(f"{manifest_path(directory)}: no exported artifacts for {model} ({variant.tag}) at "
                                 f"ratio {ratio:g}; run `python -m bench export` first")
         manifest = read_manifest(directory)
-        for fmt in {reference_format(manifest), *(rt.format for rt in cell_runtimes(runtimes, variant, manifest))}:
-            artifact_entry(manifest, fmt)
+        if cfg.is_timed(model, variant, ratio):
+            for fmt in {reference_format(manifest), *(rt.format for rt in cell_runtimes(runtimes, variant,
+                                                                                         manifest))}:
+                if not is_kept(artifact_entry(manifest, fmt)):
+                    raise ArtifactError(f"{directory}: {fmt} was not kept on disk (its latency was not to be "
+                                        "timed); run `python -m bench export` with the same --latency-ratios first")
         manifests[model, variant, ratio] = manifest
     return manifests
 
@@ -129,11 +134,13 @@ def merged(records: list[Record], unchanged: list[Record]) -> list[Record]:
                                  r.ratio, position(r.runtime, RUNTIMES)))
 
 
-def covered_config(config: dict, records: list[Record]) -> dict:
-    """The run config with models, ratios and runtimes set to those the records cover (the report's command)."""
+def covered_config(config: dict, records: list[Record], files: list[ArtifactFile]) -> dict:
+    """The run config with models, ratios and runtimes set to those the records cover (the report's command);
+    the study's ratios also count those whose files were measured but not timed."""
     study = [r for r in records if record_cell(r)[1].is_study]
+    sized = {f.ratio for f in files if Variant(f.method, f.recovery).is_study}
     return {**config, "models": list(dict.fromkeys(r.model for r in records)),
-            "ratios": sorted({r.ratio for r in study}),
+            "ratios": sorted({r.ratio for r in study} | sized),
             "compare_ratios": sorted({r.ratio for r in records if r not in study}) or config.get("compare_ratios"),
             "methods": list(dict.fromkeys(r.method for r in records)),
             "recoveries": list(dict.fromkeys(r.recovery for r in records)),
@@ -144,7 +151,8 @@ def artifact_files(manifests: dict[Cell, dict]) -> list[ArtifactFile]:
     """The size of every artifact the manifests list, with its ratio to the same model's dense.pt at ratio 0."""
     files = [ArtifactFile(model, ratio, manifest["sparsity"], entry["format"], entry["file"], entry["bytes"],
                           entry["gzip_bytes"], manifest["fp32_ref_bytes"], gzip_note=entry["gzip_note"],
-                          method=variant.method, recovery=variant.recovery)
+                          method=variant.method, recovery=variant.recovery, accuracy=entry["accuracy"],
+                          kept=is_kept(entry))
              for (model, variant, ratio), manifest in manifests.items() for entry in manifest["artifacts"]]
     attach_file_ratios(files)
     return files
@@ -269,15 +277,16 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with tempfile.TemporaryDirectory(prefix="prunebench-measure-") as scratch, \
             Progress(*columns, console=console, transient=True) as progress:
-        total = sum(len(cell_runtimes(runtimes, cell[1], manifest)) for cell, manifest in manifests.items())
+        timed = [cell for cell in manifests if cfg.is_timed(*cell)]
+        total = sum(len(cell_runtimes(runtimes, cell[1], manifests[cell])) for cell in timed)
         task = progress.add_task("measure", total=total)
         for model in cfg.models:
             data = model_data(cfg, model, Path(scratch))
-            for cell in (cell for cell in manifests if cell[0] == model):
+            for cell in (cell for cell in timed if cell[0] == model):
                 records += run.cell_records(cell, data, progress, task)
             written = merged(records, unchanged)
             attach_ratios_to_dense(written)
-            write_results(cfg.out, environment, covered_config(config, written), written, files)
+            write_results(cfg.out, environment, covered_config(config, written, files), written, files)
     _summary(records, run.kept, len(written) - len(records), cfg.out, console)
     return records
 

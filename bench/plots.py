@@ -105,11 +105,11 @@ def _message(text: str) -> Figure:
 def accuracy_figure(results: RunResults, curves: dict[str, StudyCurve]) -> Figure:
     """Top-1 accuracy against pruning ratio, one line per model, the study's reported curve dashed in the same
     colour; a caption names the models without accuracy and says when the study's curves are missing."""
-    ratios = sorted({r.ratio for r in results.records})
+    ratios = sorted({r.ratio for r in results.records} | {f.ratio for f in results.files})
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     unmeasured = []
     for n, model in enumerate(results.models()):
-        xs, ys = _series(ratios, lambda ratio: getattr(results.reference(model, ratio), "accuracy", None))
+        xs, ys = _series(ratios, lambda ratio: results.figures(model, ratio)[1])
         if ys:
             ax.plot(xs, ys, marker="o", color=f"C{n}", label=model)
         else:
@@ -198,6 +198,9 @@ def latency_figure(results: RunResults) -> Figure:
             drawn.append(ax)
     _shared_legend(fig, drawn)
     fig.suptitle("p50 latency vs pruning ratio")
+    add_caption(fig, [f"{model}: timed at {', '.join(f'{r:g}' for r in results.ratios(model) if r not in skipped)}%"
+                      " only (--latency-ratios)" for model in models
+                      if (skipped := set(results.untimed_ratios(model)))])
     return fig
 
 

@@ -112,6 +112,8 @@ class ArtifactFile:
     gzip_note: str | None = None  # why gzip_bytes is None
     method: str = DEFAULT_METHOD  # pruning method, name in prune.methods.METHODS
     recovery: str = DEFAULT_RECOVERY  # what ran after pruning, name in prune.recovery.RECOVERIES
+    accuracy: float | None = None  # top-1 % through the file as export loaded it; None without test data
+    kept: bool = True  # False: removed after export measured it (a ratio whose latency is not timed)
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""

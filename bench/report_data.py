@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.records import BASELINE_RUNTIME, SCHEMA_VERSION, ArtifactFile, Record, is_study
+from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, SCHEMA_VERSION, ArtifactFile, Record, is_study
 from prune.config import STUDY, Variant, sweep_path
 from prune.errors import ArtifactError
 from prune.io import read_json
@@ -29,8 +29,14 @@ class RunResults:
         return list(dict.fromkeys(r.model for r in self.records))
 
     def ratios(self, model: str) -> list[float]:
-        """Measured pruning ratios of `model`, ascending."""
-        return sorted({r.ratio for r in self.records if r.model == model})
+        """Pruning ratios of `model` with records or exported files, ascending."""
+        return sorted({r.ratio for r in self.records if r.model == model} |
+                      {f.ratio for f in self.files if f.model == model})
+
+    def untimed_ratios(self, model: str) -> list[float]:
+        """Ratios of `model` whose files were exported and sized but not timed (--latency-ratios)."""
+        timed = {r.ratio for r in self.records if r.model == model}
+        return [ratio for ratio in self.ratios(model) if ratio not in timed]
 
     def runtimes(self, model: str) -> list[str]:
         """Runtimes measured for `model`, in the order the measure stage wrote them."""
@@ -70,6 +76,15 @@ class RunResults:
         rows = [r for r in self.records if (r.model, r.ratio) == (model, ratio)]
         ok = [r for r in rows if not r.failed]
         return next((r for r in ok if r.runtime == BASELINE_RUNTIME), (ok or rows or [None])[0])
+
+    def figures(self, model: str, ratio: float) -> tuple[float | None, float | None]:
+        """(sparsity, accuracy) of a model at a ratio: the reference record's, else, at a ratio that was not
+        timed, those export measured through dense.pt."""
+        record = self.reference(model, ratio)
+        if record is not None:
+            return record.sparsity, None if record.failed else record.accuracy
+        dense = self.file(model, ratio, DENSE_ARTIFACT)
+        return (dense.sparsity, dense.accuracy) if dense else (None, None)
 
     def failures(self) -> list[Record]:
         """Records whose measurement failed."""

@@ -143,10 +143,22 @@ def marked(text: str, unstable: bool) -> str:
     return text + UNSTABLE_MARK if unstable and text != MISSING else text
 
 
+def untimed_caption(results: RunResults, model: str) -> str | None:
+    """What a missing latency, memory or parameter figure means at the ratios that were not timed."""
+    untimed = results.untimed_ratios(model)
+    if not untimed:
+        return None
+    return (f"{MISSING} at {', '.join(fmt_ratio(r) for r in untimed)}%: not timed (the preset's latency ratios, "
+            "--latency-ratios); sizes and accuracy cover every ratio")
+
+
 def _leading_columns(results: RunResults, model: str) -> list[Column]:
-    refs = [results.reference(model, ratio) for ratio in results.ratios(model)]
-    sparsity = [r.sparsity if r else None for r in refs]
-    accuracy = [accuracy_cell(r) for r in refs]
+    ratios = results.ratios(model)
+    refs = [results.reference(model, ratio) for ratio in ratios]
+    figures = [results.figures(model, ratio) for ratio in ratios]
+    sparsity = [f[0] for f in figures]
+    accuracy = [accuracy_cell(r) if r else (a, MISSING if a is None else f"{a:.2f}")
+                for r, (_, a) in zip(refs, figures)]
     return [ranked("sparsity", sparsity, [MISSING if s is None else f"{s:.1f}" for s in sparsity], None),
             ranked("accuracy", [a[0] for a in accuracy], [a[1] for a in accuracy], HIGHER)]
 
@@ -184,7 +196,8 @@ def _runtime_table(results: RunResults, model: str, title: str, figure: str, val
         values = [value(r) if r else None for r in recs]
         texts = [with_x(fmt(v), r.to_dense.get(figure) if r else None) for v, r in zip(values, recs)]
         columns.append(ranked(runtime, values, texts, LOWER))
-    return FigureTable(f"{model} - {title}", [fmt_ratio(r) for r in ratios], columns)
+    return FigureTable(f"{model} - {title}", [fmt_ratio(r) for r in ratios], columns,
+                       untimed_caption(results, model))
 
 
 def latency_table(results: RunResults, model: str, batch: int) -> FigureTable:
@@ -201,9 +214,9 @@ def latency_table(results: RunResults, model: str, batch: int) -> FigureTable:
                  for r, x, u in zip(recs, paired, shaky)]
         columns.append(ranked(runtime, [None if u else x for x, u in zip(paired, shaky)], texts, LOWER))
         flagged = flagged or any(shaky)
-    caption = UNSTABLE_LEGEND if flagged else None
+    caption = "; ".join(filter(None, [UNSTABLE_LEGEND if flagged else None, untimed_caption(results, model)]))
     title = f"{model} - p50 latency at batch {batch} (ms, x torch-dense at ratio 0)"
-    return FigureTable(title, [fmt_ratio(r) for r in ratios], columns, caption)
+    return FigureTable(title, [fmt_ratio(r) for r in ratios], columns, caption or None)
 
 
 def model_tables(results: RunResults, model: str) -> list[FigureTable]:

@@ -25,8 +25,9 @@ def artifact_dir(out: Path, model: str, ratio: float, variant: Variant = STUDY) 
 
 
 def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: EvalData,
-                    digests: ThreadPoolExecutor) -> ArtifactEntry:
-    """Write one format, load it back through its real loader, and check its logits against the reference."""
+                    digests: ThreadPoolExecutor, keep: bool = True) -> ArtifactEntry:
+    """Write one format, load it back through its real loader, and check its logits against the reference;
+    unless `keep`, remove the file once it is measured (its manifest entry says so)."""
     path = directory / fmt.filename
     fmt.write(pruned, path)
     digest = digests.submit(digest_file, path)  # sha256 + gzip stream in the background (both release the GIL)
@@ -36,20 +37,24 @@ def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: Eva
     allowed = allowed_diff(pruned.reference, data.verify_count)
     if not diff <= allowed:
         raise RuntimeError(f"{path}: logits differ from the pruned model by {diff:.3g} > {allowed:.3g}")
-    return ArtifactEntry.from_digest(fmt.name, fmt.filename, digest.result(),
-                                     artifact_sparsity(fmt.kind, loaded, path), diff,
-                                     top1_accuracy(logits, data.y))
+    entry = ArtifactEntry.from_digest(fmt.name, fmt.filename, digest.result(),
+                                      artifact_sparsity(fmt.kind, loaded, path), diff,
+                                      top1_accuracy(logits, data.y), keep)
+    if not keep:
+        path.unlink()
+    return entry
 
 
-def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: dict) -> dict:
-    """Write, verify and manifest every format of one pruned model; the manifest comes last."""
+def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: dict, timed: bool = True) -> dict:
+    """Write, verify and manifest every format of one pruned model, keeping the files only for a `timed` cell
+    (the others are rewritten from the pruned checkpoint on demand); the manifest comes last."""
     with ThreadPoolExecutor(max_workers=1) as digests:
-        entries = [export_artifact(FORMATS[name], pruned, directory, data, digests)
-                   for name in formats_for(pruned.structured)]
+        entries = [export_artifact(FORMATS[name], pruned, directory, data, digests, keep=timed)
+                   for name in formats_for(pruned.sparse_formats)]
     extra = {"accuracy": top1_accuracy(pruned.reference, data.y), "dataset": data.source, "accuracy_note": data.note,
              "verify_batch": data.verify_count, "test_images": None if data.y is None else len(data.y),
              "method": pruned.variant.method, "recovery": pruned.variant.recovery, "structured": pruned.structured,
-             "parameters": parameter_count(pruned.dense), "macs": pruned.macs}
+             "sparse_formats": pruned.sparse_formats, "parameters": parameter_count(pruned.dense), "macs": pruned.macs}
     manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense),
                               fp32_reference_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
                               extra)
@@ -57,15 +62,18 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
     return manifest
 
 
-def export_one(out: Path, model: str, ratio: float, data: EvalData, variant: Variant = STUDY) -> tuple[dict, bool]:
-    """Export (model, variant, ratio) unless its manifest already matches the source; returns (manifest, skipped)."""
+def export_one(out: Path, model: str, ratio: float, data: EvalData, variant: Variant = STUDY,
+               timed: bool = True) -> tuple[dict, bool]:
+    """Export (model, variant, ratio) unless its manifest already matches the source (with the files on disk
+    when the cell is `timed`); returns (manifest, skipped)."""
     source_path = require_pruned(out, model, ratio, variant)
     source = {"path": source_path.relative_to(out).as_posix(), "sha256": sha256_file(source_path)}
     directory = artifact_dir(out, model, ratio, variant)
-    if is_current(directory, source["sha256"]):
+    if is_current(directory, source["sha256"], timed):
         return read_manifest(directory), True
     manifest_path(directory).unlink(missing_ok=True)  # a half-rewritten directory must not look exported
-    return export_pruned(load_pruned(out, model, ratio, data.x, variant), directory, data, source), False
+    pruned = load_pruned(out, model, ratio, data.x, variant)
+    return export_pruned(pruned, directory, data, source, timed), False
 
 
 @functools.cache
@@ -75,7 +83,8 @@ def cached_eval_data(model: str, data_dir: Path, download: bool, seed: int, test
 
 
 def export_job(out: Path, model: str, ratio: float, data_dir: Path, download: bool, seed: int,
-               test_limit: int | None, variant: Variant = STUDY) -> tuple[dict, bool]:
+               test_limit: int | None, variant: Variant = STUDY, timed: bool = True) -> tuple[dict, bool]:
     """export_one with the model's first `test_limit` test images loaded (or reused) in this process: a worker's
     entry point."""
-    return export_one(out, model, ratio, cached_eval_data(model, data_dir, download, seed, test_limit), variant)
+    data = cached_eval_data(model, data_dir, download, seed, test_limit)
+    return export_one(out, model, ratio, data, variant, timed)

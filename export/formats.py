@@ -36,7 +36,7 @@ class Format:
     load: Callable
     description: str
     notes: tuple[str, ...] = ()  # facts a report should show next to this format's figures
-    sparse: bool = False  # stores masks or zeros as structure: nothing to store for a structured method's model
+    sparse: bool = False  # stores masks or zeros as structure: written for the study's unstructured grid only
 
 
 FORMATS: dict[str, Format] = {}
@@ -54,9 +54,10 @@ def register_format(name: str, filename: str, kind: str, description: str, notes
     return add
 
 
-def formats_for(structured: bool) -> list[str]:
-    """The formats written for a model: all of them, or the dense ones for a structured method's smaller model."""
-    return [name for name, fmt in FORMATS.items() if not (structured and fmt.sparse)]
+def formats_for(sparse: bool) -> list[str]:
+    """The formats written for a model: all of them, or without the sparse ones (a structured method's smaller
+    model has no zeros to store; the other methods and recoveries are compared as shipped, dense or packed)."""
+    return [name for name, fmt in FORMATS.items() if sparse or not fmt.sparse]
 
 
 def get_format(name: str) -> Format:

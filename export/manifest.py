@@ -3,7 +3,9 @@
 Schema: {"model", "ratio", "sparsity", "fp32_ref_bytes", "source": {"path", "sha256"}, "artifacts":
 [{"format", "file", "bytes", "gzip_bytes", "gzip_note", "sha256", "sparsity", "max_abs_diff", "accuracy"}]},
 plus "accuracy" (the in-memory pruned model's), "dataset" (source of the test data or null), "accuracy_note"
-(why accuracy is null) and "verify_batch" (images whose logits were compared). gzip_bytes is the size at zlib
+(why accuracy is null), "verify_batch" (images whose logits were compared), "sparse_formats" (whether the
+sparse formats were written) and per artifact "kept" (false: its file was removed after it was verified and
+measured, in a cell whose latency is not timed). gzip_bytes is the size at zlib
 level 6 (export.digest), or null with gzip_note saying why it was not computed: exactly one of the two is
 null.
 """
@@ -45,13 +47,14 @@ class ArtifactEntry:
     sparsity: float  # percent zeros over the pruned weights, measured on the loaded artifact
     max_abs_diff: float  # max |logits - in-memory pruned model's logits| on the verification batch
     accuracy: float | None  # top-1 percent on the test split through the loaded artifact; None without data
+    kept: bool = True  # False: written, verified and measured, then removed (an untimed cell; export rewrites it)
 
     @classmethod
     def from_digest(cls, fmt: str, file: str, digest: FileDigest, sparsity: float, max_abs_diff: float,
-                    accuracy: float | None) -> ArtifactEntry:
+                    accuracy: float | None, kept: bool = True) -> ArtifactEntry:
         """An entry from a file digest and the verification results."""
         return cls(fmt, file, digest.bytes, digest.gzip_bytes, digest.gzip_note, digest.sha256, sparsity,
-                   max_abs_diff, accuracy)
+                   max_abs_diff, accuracy, kept)
 
 
 def manifest_path(directory: Path) -> Path:
@@ -116,18 +119,30 @@ def artifact_entry(manifest: dict, fmt: str) -> dict:
                         "rerun `python -m bench export`")
 
 
-def is_current(directory: Path, source_sha256: str) -> bool:
-    """True when the manifest names this source, lists the formats its kind of model gets (structured or not),
-    and every file still matches its sha256."""
+def has_sparse_formats(manifest: dict) -> bool:
+    """Whether the cell got the sparse formats (manifests written before the field: every unstructured one)."""
+    return manifest.get("sparse_formats", not manifest.get("structured"))
+
+
+def is_kept(entry: dict) -> bool:
+    """Whether an artifact's file stays on disk (manifests written before the field: all of them)."""
+    return entry.get("kept", True)
+
+
+def is_current(directory: Path, source_sha256: str, timed: bool = True) -> bool:
+    """True when the manifest names this source, lists the formats its cell gets, keeps the files when the cell
+    is `timed`, and every kept file still matches its sha256."""
     try:
         manifest = read_manifest(directory)
     except ArtifactError:
         return False
     entries = {entry["format"]: entry for entry in manifest["artifacts"]}
-    wanted = formats_for(bool(manifest.get("structured")))
+    wanted = formats_for(has_sparse_formats(manifest))
     if manifest["source"]["sha256"] != source_sha256 or sorted(entries) != sorted(wanted):
         return False
-    for entry in entries.values():
+    if timed and not all(is_kept(entry) for entry in entries.values()):
+        return False
+    for entry in filter(is_kept, entries.values()):
         path = Path(directory) / entry["file"]
         if not path.is_file() or path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
             return False

@@ -17,7 +17,7 @@ from prune.config import STUDY, Variant, pruned_path
 from prune.errors import ArtifactError
 from prune.io import load_checkpoint
 from prune.models import example_input, prunable_layers
-from prune.pruning import is_masked, make_permanent
+from prune.pruning import is_masked, loaded_masks, make_permanent
 from prune.structured import macs
 
 
@@ -38,6 +38,12 @@ class PrunedModel:
     def structured(self) -> bool:
         """True when channels were removed: a smaller dense model, with no masks and no zeros to store."""
         return self.masked_state is None
+
+    @property
+    def sparse_formats(self) -> bool:
+        """True when the sparse formats are written: the study's unstructured grid (the other methods and
+        recoveries are compared as shipped, dense or packed)."""
+        return not self.structured and self.variant.is_study
 
     @cached_property
     def macs(self) -> int:
@@ -80,7 +86,7 @@ def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, varia
     state, config = load_checkpoint(path)
     if config.get("model", model) != model:
         raise ArtifactError(f"{path}: checkpoint of model {config['model']!r}, expected {model}; rerun prune")
-    module = state_module(state, model, str(path))
+    module = state_module(loaded_masks(state), model, str(path))
     if not is_masked(module):
         return PrunedModel(model, ratio, None, torch_logits(module, images), module, (), variant)
     masked_state = module.state_dict()  # keeps weight_orig/weight_mask alive after prune.remove drops them

@@ -66,7 +66,8 @@ def run_export(cfg: RunConfig, console: Console) -> list[dict]:
                 progress.update(task, description=f"export {model} {variant.tag} {ratio_tag(ratio)}")
                 limit = eval_limit(cfg.preset, model)
                 results[model, variant, ratio] = export_job(cfg.out, model, ratio, cfg.data_dir, cfg.download,
-                                                            cfg.seed, limit, variant)
+                                                            cfg.seed, limit, variant,
+                                                            cfg.is_timed(model, variant, ratio))
                 progress.advance(task)
         else:
             progress.update(task, description=f"export ({workers} processes)")
@@ -75,6 +76,10 @@ def run_export(cfg: RunConfig, console: Console) -> list[dict]:
                 progress.advance(task)
     manifests = [results[job][0] for job in jobs]
     console.print(summary_table([results[job][0] for job in jobs if job[1].is_study]))
+    untimed = [job for job in jobs if not cfg.is_timed(*job)]
+    if untimed:
+        console.print(f"{len(untimed)} of {len(jobs)} directories hold only their manifest: ratios whose latency "
+                      "is not timed keep sizes and checks, not files (--latency-ratios keeps them)")
     skipped = sum(results[job][1] for job in jobs)
     if skipped:
         console.print(f"{skipped} of {len(jobs)} directories were up to date and skipped")
@@ -90,7 +95,8 @@ def _run_parallel(cfg: RunConfig, jobs: list[Cell], workers: int) -> Iterator[tu
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
         futures: dict[Future, Cell] = {
             pool.submit(export_job, cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed,
-                        eval_limit(cfg.preset, model), variant): (model, variant, ratio)
+                        eval_limit(cfg.preset, model), variant, cfg.is_timed(model, variant, ratio)):
+                (model, variant, ratio)
             for model, variant, ratio in order}
         for future in as_completed(futures):
             yield futures[future], future.result()

@@ -8,14 +8,13 @@ from pathlib import Path
 
 from prune.errors import UsageError
 from prune.models import get_model_spec
-from prune.presets import get_preset
+from prune.presets import DEFAULT_RECOVERIES, get_preset
 from prune.registry import position
 
 STUDY_RATIOS: tuple[float, ...] = (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)  # percent of each prunable layer zeroed
 SCHEDULES = ("oneshot", "iterative")
 DEFAULT_METHOD, DEFAULT_RECOVERY = "l1-unstructured", "none"  # the study's protocol, the default variant
 DEFAULT_METHODS = ("l1-unstructured", "global-l1", "l1-structured")
-DEFAULT_RECOVERIES = ("none", "bn", "finetune")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -65,18 +64,19 @@ class RunConfig:
     schedule: str = "oneshot"  # oneshot: each ratio from the dense model; iterative: from the previous ratio
     tolerance: float = 1.0  # accuracy points below dense that still count as "no loss" for the best ratio
     # pruning methods and recoveries compared (prune.methods, prune.recovery); the command line's defaults are
-    # DEFAULT_METHODS x DEFAULT_RECOVERIES, a RunConfig's the study's protocol alone
+    # DEFAULT_METHODS x the preset's recoveries per model, a RunConfig's the study's protocol alone
     methods: tuple[str, ...] = (DEFAULT_METHOD,)
-    recoveries: tuple[str, ...] = (DEFAULT_RECOVERY,)
+    recoveries: tuple[str, ...] | None = (DEFAULT_RECOVERY,)  # None: the preset's per model (compare_recoveries)
     finetune_epochs: int | None = None  # epochs of the finetune recovery; None: the preset's
     compare_ratios: tuple[float, ...] | None = None  # ratios of every variant but the study's; None: the preset's
+    latency_ratios: tuple[float, ...] | None = None  # the study's ratios timed; None: the preset's (0 always is)
 
     def __post_init__(self) -> None:
         for name in self.models:
             get_model_spec(name)
         if not self.models:
             raise UsageError("no models given; pass --models with at least one name")
-        for ratio in (*self.ratios, *(self.compare_ratios or ())):
+        for ratio in (*self.ratios, *(self.compare_ratios or ()), *(self.latency_ratios or ())):
             if not 0 <= ratio < 100:
                 raise UsageError(f"ratio {ratio:g} outside [0, 100); pass percentages such as --ratios 0,50,90")
         if self.schedule not in SCHEDULES:
@@ -91,9 +91,9 @@ class RunConfig:
 
         for name in self.methods:
             get_method(name)
-        for name in self.recoveries:
+        for name in self.recoveries or ():
             get_recovery(name)
-        if not self.methods or not self.recoveries:
+        if not self.methods or self.recoveries == ():
             raise UsageError("no methods or no recoveries given; pass at least one name to each")
         if self.tolerance < 0:
             raise UsageError(f"tolerance {self.tolerance:g} is negative; pass accuracy points >= 0")
@@ -105,11 +105,19 @@ class RunConfig:
         (ratio 0 left out: unpruned, every variant is the dense model). Without the study's variant in the grid,
         its ratio 0 still runs: it is the dense model every figure is compared with.
         """
-        compare = tuple(r for r in self.compare_ratios or get_preset(self.preset).settings(model).compare_ratios
-                        if r > 0)
-        grid = {Variant(m, r): compare for m in self.methods for r in self.recoveries}
+        settings = get_preset(self.preset).settings(model)
+        compare = tuple(r for r in self.compare_ratios or settings.compare_ratios if r > 0)
+        grid = {Variant(m, r): compare for m in self.methods for r in self.recoveries or settings.compare_recoveries}
         study = self.ratios if STUDY in grid else (0.0,)
         return {STUDY: study, **{v: ratios for v, ratios in grid.items() if v != STUDY}}
+
+    def is_timed(self, model: str, variant: Variant, ratio: float) -> bool:
+        """True when (model, variant, ratio) is timed: every variant but the study's, whose timed ratios are
+        `latency_ratios` (else the preset's for the model; None: all), 0 (the dense model) and the ratios the
+        other variants run at (so each has the study's model at its ratio beside it)."""
+        timed = self.latency_ratios or get_preset(self.preset).settings(model).latency_ratios
+        compared = {r for v, ratios in self.variants(model).items() if not v.is_study for r in ratios}
+        return not variant.is_study or timed is None or ratio == 0 or ratio in timed or ratio in compared
 
     def to_dict(self) -> dict:
         """JSON-serialisable form (paths as strings)."""
@@ -140,6 +148,6 @@ def sweep_path(out: Path, model: str, variant: Variant = STUDY) -> Path:
 
 
 def pruned_path(out: Path, model: str, ratio: float, variant: Variant = STUDY) -> Path:
-    """The pruned model of `model` at `ratio` under `variant`: a masked state_dict (weight_orig/weight_mask), or
-    a structured method's smaller dense state_dict."""
+    """The pruned model of `model` at `ratio` under `variant`: a masked state_dict (weight_orig, and weight_mask
+    stored as bool), or a structured method's smaller dense state_dict."""
     return variant_dir(Path(out) / "pruned", model, variant) / f"{ratio_tag(ratio)}.pt"

@@ -30,7 +30,7 @@ from prune.io import load_checkpoint, read_json, save_checkpoint, write_json
 from prune.methods import Method, get_method
 from prune.models import build_model, example_input, prunable_layers
 from prune.presets import get_preset
-from prune.pruning import global_sparsity, layer_sparsity, masked_model
+from prune.pruning import global_sparsity, layer_sparsity, loaded_masks, masked_model, saved_masks
 from prune.recovery import Recovery, RecoveryContext, get_recovery
 from prune.structured import load_structured, macs
 from prune.train import (IDENTITY_KEYS, checkpoint_identity, ensure_checkpoint, evaluate,
@@ -145,7 +145,7 @@ def record_ratio(cfg: RunConfig, sweep: dict, pruned: nn.Module, ratio: float,
     path = pruned_path(cfg.out, model, ratio, variant)
     config = {"model": model, "ratio": ratio, "method": variant.method, "recovery": variant.recovery,
               "schedule": cfg.schedule, "seed": cfg.seed, "preset": cfg.preset, "dense_sha256": sweep["dense_sha256"]}
-    save_checkpoint(path, {k: v.detach().cpu() for k, v in pruned.state_dict().items()}, config)
+    save_checkpoint(path, saved_masks({k: v.detach().cpu() for k, v in pruned.state_dict().items()}), config)
     return {"ratio": ratio, "sparsity": global_sparsity(pruned), "layer_sparsity": layer_sparsity(pruned),
             "parameters": sum(p.numel() for p in pruned.parameters()),
             "macs": macs(pruned, example_input(model, 1).to(device)), "accuracy": accuracy,
@@ -160,7 +160,7 @@ def load_pruned(path: Path, model: str) -> nn.Module:
     does that on forward, and l1_unstructured ranks the effective weights, so stale ones would prune the wrong
     weights. A structured model is rebuilt in the shapes its tensors have.
     """
-    state = load_checkpoint(path)[0]
+    state = loaded_masks(load_checkpoint(path)[0])
     if not any(key.endswith("weight_orig") for key in state):
         return load_structured(model, {key: list(t.shape) for key, t in state.items()}, state, str(path))
     module = masked_model(model, state, str(path))

@@ -100,8 +100,13 @@ def test_finetune_epochs_that_are_no_number_exit_two(run):
     assert exit_.value.code == 2
 
 
-def test_methods_and_recovery_default_to_every_one_on_the_command_line():
+def test_every_method_and_the_presets_recoveries_are_the_command_line_defaults():
     args = build_parser().parse_args(["prune"])
     assert args.methods == ("l1-unstructured", "global-l1", "l1-structured")
-    assert args.recoveries == ("none", "bn", "finetune")
+    assert args.recoveries is None and args.latency_ratios is None
     assert args.finetune_epochs is None and args.compare_ratios is None
+
+
+def test_latency_ratios_outside_0_to_100_exit_two_in_one_line(run):
+    status, err = run("all", "--models", "lenet5", "--latency-ratios", "100")
+    assert status == 2 and "ratio 100 outside [0, 100)" in _one_line(err)

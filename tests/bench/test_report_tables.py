@@ -8,7 +8,7 @@ from report_fixtures import CIFAR_NOTE, make_record, set_latency, study_files, s
 
 from bench.records import attach_ratios_to_dense
 from bench.report_data import RunResults
-from bench.report_tables import (HIGHER, LOWER, UNSTABLE_LEGEND, best_flags, fmt_bytes, fmt_ms, fmt_x,
+from bench.report_tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, best_flags, fmt_bytes, fmt_ms, fmt_x,
                                  latency_table, model_tables, size_table)
 
 
@@ -133,3 +133,28 @@ def test_size_table_caption_states_how_many_test_images_accuracy_used():
 def test_size_table_caption_says_accuracy_was_not_measured():
     caption = size_table(results(study_records()), "resnet18").caption
     assert caption == f"accuracy not measured; n/a: {CIFAR_NOTE}"
+
+
+def _untimed_at_50() -> RunResults:
+    """lenet5's records without ratio 50 (not timed), its files sized there with export's accuracy."""
+    records = study_records()
+    files = study_files(records)
+    for f in files:
+        if (f.model, f.ratio) == ("lenet5", 50.0):
+            f.accuracy, f.kept = 98.5, False
+    kept = [r for r in records if (r.model, r.ratio) != ("lenet5", 50.0)]
+    return RunResults(Path("results.json"), {}, {}, kept, files)
+
+
+def test_an_untimed_ratio_keeps_its_row_with_the_files_size_and_exports_accuracy():
+    table = size_table(_untimed_at_50(), "lenet5")
+    assert table.rows == ["0", "50", "90"]
+    assert [c.text for c in column(table, "accuracy").cells] == ["98.90", "98.50", "97.10"]
+    assert column(table, "dense.pt").cells[1].text != MISSING
+
+
+def test_latency_tables_say_which_ratios_were_not_timed():
+    table = latency_table(_untimed_at_50(), "lenet5", 1)
+    assert column(table, "torch-dense").cells[1].text == MISSING
+    assert table.caption == f"{MISSING} at 50%: not timed (the preset's latency ratios, --latency-ratios); sizes " \
+                            "and accuracy cover every ratio"
