@@ -56,6 +56,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="ratios of every method and recovery but the study's l1-unstructured+none, which "
                              "runs at --ratios (default: the preset's, on quick 50,90,95 for the LeNets and 50 for "
                              "the ResNets)")
+    parser.add_argument("--codebook-bits", type=int, default=None,
+                        help="index bits of the codebook format, 1-8 (default: per model and ratio, the fewest "
+                             "whose top-1 agrees with the pruned model's within --tolerance)")
     parser.add_argument("--latency-ratios", type=_ratios, default=None,
                         help="the study's ratios whose artifacts stay on disk and are timed, besides 0 and the "
                              "compare ratios; sizes and accuracy cover every ratio (default: the preset's, on quick "
@@ -107,7 +110,8 @@ def run_config(args: argparse.Namespace) -> RunConfig:
                      download=args.download, device=args.device, seed=args.seed, preset=args.preset,
                      schedule=args.schedule, tolerance=args.tolerance, methods=args.methods,
                      recoveries=args.recoveries, finetune_epochs=args.finetune_epochs,
-                     compare_ratios=args.compare_ratios, latency_ratios=args.latency_ratios)
+                     compare_ratios=args.compare_ratios, latency_ratios=args.latency_ratios,
+                     codebook_bits=args.codebook_bits)
 
 
 def measure_config(args: argparse.Namespace):

@@ -12,6 +12,7 @@ from statistics import median
 from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, UNSTABLE_IQR, ArtifactFile, Record
 from bench.report_data import MASKED_RUNTIME
 from bench.report_tables import Figure, fmt_ratio, fmt_x, is_unstable
+from export.formats import FORMATS
 
 @dataclass(frozen=True)
 class Finding:
@@ -61,7 +62,7 @@ def _missing(what: str) -> str:
 
 
 def size_finding(records: list[Record], files: list[ArtifactFile]) -> Finding:
-    """File size: masked.pt against dense.pt, and the smallest artifact file against the fp32 reference."""
+    """File size: masked.pt against dense.pt, and the smallest lossless file against the fp32 reference."""
     ratios = ratios_to(records, MASKED_RUNTIME, BASELINE_RUNTIME, lambda r: r.file_bytes)
     if ratios:
         overhead = (f"The masked checkpoint ({MASKED_RUNTIME}) is {span(ratios)} the file size of the dense "
@@ -71,7 +72,8 @@ def size_finding(records: list[Record], files: list[ArtifactFile]) -> Finding:
         overhead = _missing("masked file-size overhead")
     clauses = []
     for model, ratio in _top_ratios(records).items():
-        sizes = {f.artifact: f for f in files if (f.model, f.ratio) == (model, ratio) and f.file_bytes}
+        sizes = {f.artifact: f for f in files if (f.model, f.ratio) == (model, ratio) and f.file_bytes
+                 and not getattr(FORMATS.get(f.format), "lossy", False)}  # a lossless file against the fp32 reference
         if not sizes:
             continue
         smallest = min(sizes.values(), key=lambda f: f.file_bytes)
@@ -86,7 +88,7 @@ def size_finding(records: list[Record], files: list[ArtifactFile]) -> Finding:
             if r.runtime == BASELINE_RUNTIME and r.ratio > 0 and "file_bytes" in r.to_dense]
     remedy = (f"Making pruning permanent removes the copy: {BASELINE_RUNTIME}'s file stays at {span(kept)} "
               "the unpruned one. " if kept else "")
-    remedy += ("Smallest artifact at the highest ratio: " + "; ".join(clauses) + "."
+    remedy += ("Smallest lossless artifact at the highest ratio: " + "; ".join(clauses) + "."
                if clauses else "No artifact sizes were recorded, so no artifact is named smallest.")
     return Finding("file size", overhead, remedy)
 

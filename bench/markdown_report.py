@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from bench.findings import Finding
+from bench.int8_report import int8_table
+from bench.ladder_report import ladder_table
 from bench.methods_report import batchnorm_lines, methods_table
 from bench.report_data import RESULTS_FILE, RunResults
 from bench.report_detail import GZIP_NOTE, gzip_table, latency_detail_table
@@ -21,6 +23,7 @@ OPTIONS = (("models", "--models"), ("ratios", "--ratios"), ("preset", "--preset"
            ("seed", "--seed"), ("tolerance", "--tolerance"), ("device", "--device"), ("methods", "--methods"),
            ("recoveries", "--recovery"), ("compare_ratios", "--compare-ratios"),
            ("latency_ratios", "--latency-ratios"), ("finetune_epochs", "--finetune-epochs"),
+           ("codebook_bits", "--codebook-bits"),
            ("runtimes", "--runtimes"), ("batch_size", "--batch-size"), ("threads", "--threads"))
 
 
@@ -143,6 +146,23 @@ def comparison_section(results: RunResults, out: Path, missing_plots: list[str])
     return lines
 
 
+def int8_section(results: RunResults) -> list[str]:
+    """int8 ONNX against the fp32 graph of the same pruned model, per model the int8 runtime measured."""
+    return tables_section("int8 ONNX", [int8_table(results, model) for model in results.models()])
+
+
+def tables_section(heading: str, tables: list[FigureTable | None]) -> list[str]:
+    """A second-level section of the tables that exist; nothing when none does."""
+    found = [table for table in tables if table is not None]
+    return [f"## {heading}", "", *(line for table in found for line in markdown_table(table))] if found else []
+
+
+def ladder_section(results: RunResults) -> list[str]:
+    """Per model, Deep Compression's ladder: dense, pruned lossless, shared weights, int8."""
+    tolerance = float(results.config.get("tolerance", RunConfig.tolerance))
+    return tables_section("Size ladder", [ladder_table(results, model, tolerance) for model in results.models()])
+
+
 def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str, dict],
                     plots: list[Path], out: Path, missing_plots: list[str] = ()) -> str:
     """The whole report.md text, opening with the verdict and a table of contents; absolute paths shown relative
@@ -151,7 +171,8 @@ def render_markdown(results: RunResults, items: list[Finding], sweeps: dict[str,
     `results` holds every variant: the comparison sections read all of it, the study's sections its own records.
     """
     verdict = verdict_section(results)
-    comparison = comparison_section(results, out, list(missing_plots))
+    comparison = comparison_section(results, out, list(missing_plots)) + ladder_section(results) + \
+        int8_section(results)
     results = results.study()
     lines = [f"Built only from `{RESULTS_FILE}` ({len(results.records)} records) and the sweep records by "
              "`python -m bench report`. Bold marks the best cell of each column: lowest size, memory and "

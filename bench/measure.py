@@ -29,7 +29,7 @@ from bench.records import (BASELINE_RUNTIME, ArtifactFile, LatencyStats, Record,
 from bench.results import results_path, reusable_records, write_results
 from bench.runtimes import RUNTIMES, Runtime, get_runtime, select_runtimes
 from export.exporter import artifact_dir
-from export.formats import formats_for
+from export.formats import formats_for, get_format
 from export.stage import Cell, export_jobs
 from export.loaders import load_torch_model
 from export.manifest import artifact_entry, has_sparse_formats, is_kept, manifest_path, read_manifest
@@ -44,7 +44,7 @@ from prune.registry import position
 REFERENCE_FORMATS = ("masked", "dense")  # the first a cell has is the pruned model every runtime's logits match
 # the runtimes of every variant but the study's: the dense artifact on eager torch and on onnxruntime (a structured
 # model has nothing sparse to run, and the study's grid already shows what the sparse runtimes make of zeros)
-COMPARE_RUNTIMES = ("torch-dense", "torch-dense-cuda", "ort-dense")
+COMPARE_RUNTIMES = ("torch-dense", "torch-dense-cuda", "ort-dense", "ort-int8")
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ def cell_runtimes(runtimes: list[Runtime], variant: Variant, manifest: dict) -> 
 
 
 def reference_format(manifest: dict) -> str:
-    """The format whose module gives a cell's reference logits: masked.pt, or dense.pt of a structured model."""
-    return REFERENCE_FORMATS[0] if not manifest.get("structured") else REFERENCE_FORMATS[1]
+    """The format whose module gives a cell's reference logits: masked.pt, or dense.pt where the sparse formats
+    were not written (a structured model, the other variants), which export checked against the pruned model."""
+    return REFERENCE_FORMATS[0] if has_sparse_formats(manifest) else REFERENCE_FORMATS[1]
 
 
 def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[Cell, dict]:
@@ -191,6 +192,8 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
     accuracy = found.get("accuracy")
     note = "measurement failed" if not result.ok else data.accuracy_note if accuracy is None else None
     notes = list(runtime.notes) + auto_notes(found.get("layer_choice", {}))
+    if get_format(runtime.format).lossy and manifest.get("calibration"):
+        notes.append(f"calibrated on {manifest['calibration']}")
     return Record(
         model=model, dataset=data.dataset, ratio=ratio, sparsity=manifest["sparsity"], runtime=runtime.name,
         artifact=entry["file"], device=runtime.device, threads=threads, accuracy=accuracy, accuracy_note=note,

@@ -234,14 +234,15 @@ UNPAIRED = ("timed without the dense pair: onnxruntime's intra-op threads keep s
             "torch model timed alongside 1.5x-8x slower, so its ratio to dense is across processes")
 
 
-@register_runtime("ort-dense", "onnx", paired=False,
-                  notes=("onnxruntime CPU execution provider, sequential execution", UNPAIRED))
-def open_ort(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
-    return OrtSession(onnx_session(path, threads, model_name=model_name, sha256=sha256), path)
-
-
+@register_runtime("ort-int8", "onnx_int8", paired=False, notes=(
+    "onnxruntime CPU execution provider on the int8 QDQ model (int8 weights, uint8 activations): lossy, so its "
+    "accuracy and logits differ from the pruned model's; int8 speed depends on the CPU's instructions (AVX-512 "
+    "VNNI or AMX: see the environment)", UNPAIRED))
 @register_runtime("ort-sparse", "onnx_sparse", paired=False, notes=(
     "onnxruntime densifies sparse initializers when it loads the model: param_bytes, memory and speed as dense",
     UNPAIRED))
-def open_ort_sparse(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
+@register_runtime("ort-dense", "onnx", paired=False,
+                  notes=("onnxruntime CPU execution provider, sequential execution", UNPAIRED))
+def open_ort(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
+    """An onnxruntime session of any ONNX artifact (ONNX Runtime densifies sparse initializers at load)."""
     return OrtSession(onnx_session(path, threads, model_name=model_name, sha256=sha256), path)

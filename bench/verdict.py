@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.records import BASELINE_RUNTIME, Record
+from bench.records import BASELINE_RUNTIME, ArtifactFile, Record
 from bench.report_data import RunResults
 from bench.report_tables import UNSTABLE_MEANING, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable
 from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, Variant, ratio_tag
@@ -117,10 +117,17 @@ def latency_candidates(results: RunResults, model: str) -> list[Candidate]:
     return [candidate for candidate, _ in _timed(results, model)]
 
 
+def file_accuracy(results: RunResults, f: ArtifactFile) -> float | None:
+    """A file's accuracy: its own, as export measured it through the loaded file (a lossy one's differs from its
+    variant's), else its variant's (files written before export recorded it)."""
+    return f.accuracy if f.accuracy is not None else variant_accuracy(results, f.model, f.method, f.recovery,
+                                                                      f.ratio)
+
+
 def size_candidates(results: RunResults, model: str) -> list[Candidate]:
-    """Every exported file of `model`, any format, with its variant's accuracy (files carry none of their own)."""
-    return [Candidate(model, f.method, f.recovery, f.ratio, None, f.artifact,
-                      variant_accuracy(results, model, f.method, f.recovery, f.ratio), f.file_bytes, f.to_dense)
+    """Every exported file of `model`, any format, lossy ones (codebook, int8) included, with its accuracy."""
+    return [Candidate(model, f.method, f.recovery, f.ratio, None, f.artifact, file_accuracy(results, f),
+                      f.file_bytes, f.to_dense)
             for f in results.files if f.model == model]
 
 

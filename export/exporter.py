@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
+from export.codebook import MAX_BITS, quantize_state, quantized_keys
 from export.digest import digest_file, sha256_file
 from export.formats import FORMATS, Format, formats_for
+from export.int8 import Calibration, calibration_data, random_calibration
 from export.manifest import ArtifactEntry, build_manifest, is_current, manifest_path, read_manifest, write_manifest
 from export.reference_size import fp32_reference_bytes
 from export.source import PrunedModel, load_pruned, require_pruned
 from export.verify import (LOGITS, EvalData, allowed_diff, artifact_sparsity, load_eval_data, max_abs_diff,
-                           top1_accuracy)
+                           top1_accuracy, torch_logits)
 from prune.config import STUDY, Variant, ratio_tag, variant_dir
 from prune.models import parameter_count
 from prune.pruning import global_sparsity
@@ -35,7 +38,7 @@ def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: Eva
     logits = LOGITS[fmt.kind](loaded, data.x)
     diff = max_abs_diff(logits, pruned.reference, data.verify_count)
     allowed = allowed_diff(pruned.reference, data.verify_count)
-    if not diff <= allowed:
+    if not fmt.lossy and not diff <= allowed:
         raise RuntimeError(f"{path}: logits differ from the pruned model by {diff:.3g} > {allowed:.3g}")
     entry = ArtifactEntry.from_digest(fmt.name, fmt.filename, digest.result(),
                                       artifact_sparsity(fmt.kind, loaded, path), diff,
@@ -43,6 +46,26 @@ def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: Eva
     if not keep:
         path.unlink()
     return entry
+
+
+def fewest_codebook_bits(pruned: PrunedModel, data: EvalData, tolerance: float) -> int:
+    """The fewest codebook bits (bisection over 1..MAX_BITS) whose model's top-1 on the verification images agrees
+    with the pruned model's on all but `tolerance` percent of them: the codebook's own loss, labels or not."""
+    images = data.x[:data.verify_count]
+    expected = pruned.reference[:data.verify_count].argmax(dim=1)
+    keys = quantized_keys(pruned.dense)
+    shared = copy.deepcopy(pruned.dense)
+
+    def agrees(bits: int) -> bool:
+        shared.load_state_dict(quantize_state(pruned.dense_state, keys, bits))
+        matches = (torch_logits(shared, images).argmax(dim=1) == expected).double().mean().item()
+        return 100.0 * matches >= 100.0 - tolerance
+
+    low, high = 1, MAX_BITS
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if agrees(middle) else (middle + 1, high)
+    return low
 
 
 def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: dict, timed: bool = True) -> dict:
@@ -54,7 +77,8 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
     extra = {"accuracy": top1_accuracy(pruned.reference, data.y), "dataset": data.source, "accuracy_note": data.note,
              "verify_batch": data.verify_count, "test_images": None if data.y is None else len(data.y),
              "method": pruned.variant.method, "recovery": pruned.variant.recovery, "structured": pruned.structured,
-             "sparse_formats": pruned.sparse_formats, "parameters": parameter_count(pruned.dense), "macs": pruned.macs}
+             "sparse_formats": pruned.sparse_formats, "calibration": pruned.calibration.note,
+             "codebook_bits": pruned.codebook_bits, "parameters": parameter_count(pruned.dense), "macs": pruned.macs}
     manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense),
                               fp32_reference_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
                               extra)
@@ -63,16 +87,22 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
 
 
 def export_one(out: Path, model: str, ratio: float, data: EvalData, variant: Variant = STUDY,
-               timed: bool = True) -> tuple[dict, bool]:
+               timed: bool = True, calibration: Calibration | None = None, tolerance: float = 1.0,
+               codebook_bits: int | None = None) -> tuple[dict, bool]:
     """Export (model, variant, ratio) unless its manifest already matches the source (with the files on disk
-    when the cell is `timed`); returns (manifest, skipped)."""
+    when the cell is `timed`); returns (manifest, skipped). Without `calibration` the int8 model is calibrated
+    on seeded random inputs, and its manifest says so; without `codebook_bits` the fewest within `tolerance`."""
     source_path = require_pruned(out, model, ratio, variant)
     source = {"path": source_path.relative_to(out).as_posix(), "sha256": sha256_file(source_path)}
     directory = artifact_dir(out, model, ratio, variant)
     if is_current(directory, source["sha256"], timed):
-        return read_manifest(directory), True
+        manifest = read_manifest(directory)
+        if codebook_bits in (None, manifest.get("codebook_bits")):  # None: the measured choice, whichever it was
+            return manifest, True
     manifest_path(directory).unlink(missing_ok=True)  # a half-rewritten directory must not look exported
-    pruned = load_pruned(out, model, ratio, data.x, variant)
+    calibration = calibration or random_calibration(model, 0, "no calibration images given")
+    pruned = load_pruned(out, model, ratio, data.x, variant, calibration)
+    pruned.codebook_bits = codebook_bits or fewest_codebook_bits(pruned, data, tolerance)
     return export_pruned(pruned, directory, data, source, timed), False
 
 
@@ -82,9 +112,17 @@ def cached_eval_data(model: str, data_dir: Path, download: bool, seed: int, test
     return load_eval_data(model, data_dir, download, seed, test_limit)
 
 
+@functools.cache
+def cached_calibration(model: str, data_dir: Path, download: bool, seed: int) -> Calibration:
+    """calibration_data, once per model in each process."""
+    return calibration_data(model, data_dir, download, seed)
+
+
 def export_job(out: Path, model: str, ratio: float, data_dir: Path, download: bool, seed: int,
-               test_limit: int | None, variant: Variant = STUDY, timed: bool = True) -> tuple[dict, bool]:
-    """export_one with the model's first `test_limit` test images loaded (or reused) in this process: a worker's
-    entry point."""
+               test_limit: int | None, variant: Variant = STUDY, timed: bool = True, tolerance: float = 1.0,
+               codebook_bits: int | None = None) -> tuple[dict, bool]:
+    """export_one with the model's first `test_limit` test images and its calibration images loaded (or reused)
+    in this process: a worker's entry point."""
     data = cached_eval_data(model, data_dir, download, seed, test_limit)
-    return export_one(out, model, ratio, data, variant, timed)
+    return export_one(out, model, ratio, data, variant, timed, cached_calibration(model, data_dir, download, seed),
+                      tolerance, codebook_bits)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from export.codebook import codebook_blob, quantized_keys
+from export.int8 import quantize_int8
 from export.loaders import load_torch_model, onnx_session
 from export.onnx_io import pruned_initializer_names, sparsify
 from export.packed import pack_state
@@ -37,18 +39,19 @@ class Format:
     description: str
     notes: tuple[str, ...] = ()  # facts a report should show next to this format's figures
     sparse: bool = False  # stores masks or zeros as structure: written for the study's unstructured grid only
+    lossy: bool = False  # its weights are not the pruned model's: checked and measured, its accuracy its own
 
 
 FORMATS: dict[str, Format] = {}
 
 
 def register_format(name: str, filename: str, kind: str, description: str, notes: tuple[str, ...] = (),
-                    sparse: bool = False):
+                    sparse: bool = False, lossy: bool = False):
     """Decorator adding a writer to FORMATS under `name`; registering a name twice is a bug."""
 
     def add(write: Writer) -> Writer:
         add_entry(FORMATS, "format", name,
-                  Format(name, filename, kind, write, LOADERS[kind], description, notes, sparse))
+                  Format(name, filename, kind, write, LOADERS[kind], description, notes, sparse, lossy))
         return write
 
     return add
@@ -105,6 +108,16 @@ def write_packed(pruned: PrunedModel, path: Path) -> None:
     torch_save(path, pack_state(pruned.dense_state, set(pruned.pruned_keys), pruned.name))
 
 
+@register_format("codebook", "codebook.pt", "torch",
+                 "Deep Compression's shared weights: per Conv2d/Linear weight (the classifier's too) at most 2^bits "
+                 "fp32 centroids (k-means), mask and centroid indices entropy-coded (LZMA2); other tensors fp32",
+                 ("lossy: its accuracy is its own; bits: the fewest whose top-1 agrees with the pruned model's "
+                  "within --tolerance on the verification images, or --codebook-bits",), lossy=True)
+def write_codebook(pruned: PrunedModel, path: Path) -> None:
+    torch_save(path, codebook_blob(pruned.dense_state, quantized_keys(pruned.dense), pruned.codebook_bits,
+                                   pruned.name))
+
+
 @register_format("onnx", "model.onnx", "onnx", "dense ONNX graph (opset 17, BatchNorm folded into conv)")
 def write_onnx(pruned: PrunedModel, path: Path) -> None:
     write_bytes(path, pruned.onnx_bytes)
@@ -117,3 +130,12 @@ def write_onnx(pruned: PrunedModel, path: Path) -> None:
 def write_onnx_sparse(pruned: PrunedModel, path: Path) -> None:
     proto = pruned.onnx_proto
     write_bytes(path, sparsify(proto, pruned_initializer_names(proto)).SerializeToString())
+
+
+@register_format("onnx_int8", "model.int8.onnx", "onnx",
+                 "int8 ONNX: onnxruntime static QDQ quantization of model.onnx (per-channel symmetric int8 weights, "
+                 "uint8 activations calibrated on training images)",
+                 ("lossy: its accuracy is its own; symmetric weights keep every pruned zero exactly zero",),
+                 lossy=True)
+def write_onnx_int8(pruned: PrunedModel, path: Path) -> None:
+    write_bytes(path, quantize_int8(pruned.onnx_bytes, pruned.calibration))

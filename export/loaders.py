@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from export.codebook import codebook_header_state, decode_codebook, is_codebook, read_codebook_header
 from export.digest import sha256_file
 from export.onnx_io import check_onnx, session_from_bytes
 from export.packed import header_state, read_header, unpack_state
@@ -95,6 +96,16 @@ def _from_packed(blob: dict, model_name: str, source: str) -> nn.Module:
     return _module(model_name, unpack_state(blob, header, source), source)
 
 
+def _from_codebook(blob: dict, model_name: str, source: str) -> nn.Module:
+    header = read_codebook_header(blob, source)
+    if header.get("model") != model_name:
+        raise ArtifactError(f"{source}: codebook of model {header.get('model')!r}, not {model_name}; "
+                            "load it with the model it was exported from")
+    declared = codebook_header_state(header)
+    check_state_shapes(architecture(model_name, declared, source).state_dict(), declared, source, model_name)
+    return _module(model_name, decode_codebook(blob, header, source), source)
+
+
 def _from_sparse(blob: dict, model_name: str, source: str) -> nn.Module:
     expected = expected_state(model_name)
     return _module(model_name, densify(read_sparse_file(blob, expected, model_name, source), expected), source)
@@ -108,11 +119,11 @@ def state_module(blob: dict, model_name: str, source: str) -> nn.Module:
 
 
 def _container(blob: object) -> str | None:
-    """Which kind of .pt file a loaded object is: packed, sparse, state (a plain state_dict), or None."""
+    """Which kind of .pt file a loaded object is: packed, codebook, sparse, state (a plain state_dict), or None."""
     if not isinstance(blob, dict):
         return None
     if blob.keys() == {"header", "payload"}:
-        return "packed"
+        return "codebook" if is_codebook(blob) else "packed"
     if blob.get("format") in {f"prunebench-{layout}" for layout in LAYOUTS}:
         return "sparse"
     if blob and all(isinstance(key, str) and isinstance(t, torch.Tensor) for key, t in blob.items()):
@@ -121,7 +132,7 @@ def _container(blob: object) -> str | None:
 
 
 CONTAINERS: dict[str, Callable[[dict, str, str], nn.Module]] = {
-    "packed": _from_packed, "sparse": _from_sparse, "state": state_module}
+    "packed": _from_packed, "codebook": _from_codebook, "sparse": _from_sparse, "state": state_module}
 
 
 def load_torch_model(path: str | Path, model_name: str, sha256: str | None = None) -> nn.Module:

@@ -37,11 +37,14 @@ def export_onnx(model: nn.Module, model_name: str, example: torch.Tensor) -> byt
 
 
 def pruned_initializer_names(proto: onnx.ModelProto) -> list[str]:
-    """Weight inputs of Conv/Gemm/MatMul nodes except the final classifier (the last Gemm/MatMul)."""
+    """Weight inputs of Conv/Gemm/MatMul nodes except the final classifier (the last Gemm/MatMul); in a quantized
+    (QDQ) graph, the int8 initializers their DequantizeLinear nodes read."""
     nodes = [n for n in proto.graph.node if n.op_type in WEIGHT_OPS]
     classifier = max(i for i, n in enumerate(nodes) if n.op_type != "Conv")
     stored = {init.name for init in proto.graph.initializer} | {s.values.name for s in proto.graph.sparse_initializer}
-    return [n.input[1] for i, n in enumerate(nodes) if i != classifier and n.input[1] in stored]
+    dequantized = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    weights = [dequantized.get(n.input[1], n.input[1]) for i, n in enumerate(nodes) if i != classifier]
+    return [name for name in weights if name in stored]
 
 
 def sparsify(proto: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:

@@ -69,11 +69,12 @@ def mask_from_gaps(data: bytes, n: int) -> np.ndarray:
     return mask
 
 
-def _lzma(data: bytes) -> bytes:
+def lzma_compress(data: bytes) -> bytes:
+    """A raw LZMA2 stream with order-0 literal coding: near the entropy of i.i.d. bytes (mask bits, indices)."""
     return lzma.compress(data, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
 
 
-def _unlzma(data: bytes, max_length: int) -> bytes:
+def lzma_decompress(data: bytes, max_length: int) -> bytes:
     """One whole raw LZMA2 stream of at most max_length bytes, decompressed (a crafted one cannot balloon)."""
     decompressor = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=LZMA_FILTERS)
     raw = decompressor.decompress(data, max_length)
@@ -84,15 +85,15 @@ def _unlzma(data: bytes, max_length: int) -> bytes:
 
 def encode_mask(mask: np.ndarray) -> tuple[str, bytes]:
     """The smaller of the compressed bitmap and (at low density) the compressed gap bytes, with its coding name."""
-    candidates = [("bitmap", _lzma(np.packbits(mask).tobytes()))]
+    candidates = [("bitmap", lzma_compress(np.packbits(mask).tobytes()))]
     if np.count_nonzero(mask) <= GAP_MAX_DENSITY * mask.size:
-        candidates.append(("gaps", _lzma(gap_bytes(mask))))
+        candidates.append(("gaps", lzma_compress(gap_bytes(mask))))
     return min(candidates, key=lambda c: len(c[1]))
 
 
 def decode_mask(coding: str, data: bytes, n: int) -> np.ndarray:
     """Inverse of encode_mask; raises ValueError (or lzma.LZMAError) on inconsistent data."""
-    raw = _unlzma(data, n + n // GAP_CONTINUE + 1)  # the longest gap stream of n elements (bitmaps: shorter)
+    raw = lzma_decompress(data, n + n // GAP_CONTINUE + 1)  # the longest gap stream of n elements (bitmaps: shorter)
     if coding == "gaps":
         return mask_from_gaps(raw, n)
     if coding == "bitmap" and len(raw) == (n + 7) // 8:
@@ -100,7 +101,7 @@ def decode_mask(coding: str, data: bytes, n: int) -> np.ndarray:
     raise ValueError(f"mask coding {coding!r} with {len(raw)} bytes does not fit {n} elements")
 
 
-def _planes(values: np.ndarray) -> list[tuple[str, bytes]]:
+def fp32_planes(values: np.ndarray) -> list[tuple[str, bytes]]:
     """fp32 values split into 4 byte planes, each deflated unless that does not make it smaller."""
     planes = values.view(np.uint8).reshape(-1, PLANES).T
     out = []
@@ -120,7 +121,8 @@ def _inflate(data: bytes, count: int) -> bytes:
     return raw
 
 
-def _unplanes(sections: list[tuple[str, bytes]], count: int) -> np.ndarray:
+def fp32_from_planes(sections: list[tuple[str, bytes]], count: int) -> np.ndarray:
+    """Inverse of fp32_planes for `count` values; inconsistent sections raise ValueError."""
     planes = [_inflate(data, count) if codec == "deflate" else data for codec, data in sections]
     if any(len(p) != count for p in planes):
         raise ValueError(f"value planes do not hold {count} fp32 values")
@@ -140,7 +142,7 @@ def pack_state(state: Mapping[str, torch.Tensor], pruned: set[str], model: str) 
         coded = dict(zip(masks, pool.map(encode_mask, masks.values())))
         coded_signs = dict(zip(signs, pool.map(encode_mask, signs.values())))
     floats = [a.ravel()[masks[k]] if k in masks else a.ravel() for k, a in arrays.items() if a.dtype == np.float32]
-    planes = _planes(np.concatenate(floats) if floats else np.zeros(0, np.float32))
+    planes = fp32_planes(np.concatenate(floats) if floats else np.zeros(0, np.float32))
     tensors = []
     for key, array in arrays.items():
         coding, data = coded.get(key, ("dense", b""))
@@ -296,7 +298,7 @@ def _decode(header: dict, payload: bytes) -> dict[str, torch.Tensor]:
     for codec, length in header["planes"]:
         sections.append((codec, payload[offset:offset + length]))
         offset += length
-    values, used, state = _unplanes(sections, sum(taken.values())), 0, {}
+    values, used, state = fp32_from_planes(sections, sum(taken.values())), 0, {}
     for key, shape, dtype, _, _ in header["tensors"]:
         if dtype == "float32":
             flat = _float_values(values[used:used + taken[key]], masks.get(key), signs.get(key))

@@ -10,6 +10,7 @@ import onnx
 import torch
 from torch import nn
 
+from export.int8 import Calibration
 from export.loaders import state_module
 from export.onnx_io import export_onnx, pruned_initializer_names
 from export.verify import torch_logits
@@ -33,6 +34,8 @@ class PrunedModel:
     dense: nn.Module  # the same module after pruning was made permanent (prune.remove), eval mode
     pruned_keys: tuple[str, ...]  # keys of the pruned weights (zeros in place) in dense.state_dict(); () if none
     variant: Variant = STUDY
+    calibration: Calibration | None = None  # inputs the int8 model's activations are calibrated on
+    codebook_bits: int = 5  # index bits of the codebook format (the exporter sets the measured choice)
 
     @property
     def structured(self) -> bool:
@@ -80,7 +83,8 @@ def require_pruned(out: Path, model: str, ratio: float, variant: Variant = STUDY
     return path
 
 
-def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, variant: Variant = STUDY) -> PrunedModel:
+def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, variant: Variant = STUDY,
+                calibration: Calibration | None = None) -> PrunedModel:
     """Rebuild the pruned model (shapes checked), take its logits on `images`, then make pruning permanent."""
     path = require_pruned(out, model, ratio, variant)
     state, config = load_checkpoint(path)
@@ -88,9 +92,9 @@ def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, varia
         raise ArtifactError(f"{path}: checkpoint of model {config['model']!r}, expected {model}; rerun prune")
     module = state_module(loaded_masks(state), model, str(path))
     if not is_masked(module):
-        return PrunedModel(model, ratio, None, torch_logits(module, images), module, (), variant)
+        return PrunedModel(model, ratio, None, torch_logits(module, images), module, (), variant, calibration)
     masked_state = module.state_dict()  # keeps weight_orig/weight_mask alive after prune.remove drops them
     reference = torch_logits(module, images)
     dense = make_permanent(module).eval()
     pruned_keys = tuple(f"{name}.weight" for name, _ in prunable_layers(dense))
-    return PrunedModel(model, ratio, masked_state, reference, dense, pruned_keys, variant)
+    return PrunedModel(model, ratio, masked_state, reference, dense, pruned_keys, variant, calibration)

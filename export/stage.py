@@ -67,7 +67,8 @@ def run_export(cfg: RunConfig, console: Console) -> list[dict]:
                 limit = eval_limit(cfg.preset, model)
                 results[model, variant, ratio] = export_job(cfg.out, model, ratio, cfg.data_dir, cfg.download,
                                                             cfg.seed, limit, variant,
-                                                            cfg.is_timed(model, variant, ratio))
+                                                            cfg.is_timed(model, variant, ratio), cfg.tolerance,
+                                                            cfg.codebook_bits)
                 progress.advance(task)
         else:
             progress.update(task, description=f"export ({workers} processes)")
@@ -95,8 +96,8 @@ def _run_parallel(cfg: RunConfig, jobs: list[Cell], workers: int) -> Iterator[tu
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
         futures: dict[Future, Cell] = {
             pool.submit(export_job, cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed,
-                        eval_limit(cfg.preset, model), variant, cfg.is_timed(model, variant, ratio)):
-                (model, variant, ratio)
+                        eval_limit(cfg.preset, model), variant, cfg.is_timed(model, variant, ratio), cfg.tolerance,
+                        cfg.codebook_bits): (model, variant, ratio)
             for model, variant, ratio in order}
         for future in as_completed(futures):
             yield futures[future], future.result()

@@ -16,6 +16,7 @@ SCHEDULES = ("oneshot", "iterative")
 DEFAULT_METHOD, DEFAULT_RECOVERY = "l1-unstructured", "none"  # the study's protocol, the default variant
 DEFAULT_METHODS = ("l1-unstructured", "global-l1", "l1-structured")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_CODEBOOK_BITS = 8  # codebook indices are stored a byte each before entropy coding
 
 
 def default_data_dir() -> Path:
@@ -70,6 +71,7 @@ class RunConfig:
     finetune_epochs: int | None = None  # epochs of the finetune recovery; None: the preset's
     compare_ratios: tuple[float, ...] | None = None  # ratios of every variant but the study's; None: the preset's
     latency_ratios: tuple[float, ...] | None = None  # the study's ratios timed; None: the preset's (0 always is)
+    codebook_bits: int | None = None  # index bits of the codebook format; None: the fewest within tolerance
 
     def __post_init__(self) -> None:
         for name in self.models:
@@ -95,6 +97,9 @@ class RunConfig:
             get_recovery(name)
         if not self.methods or self.recoveries == ():
             raise UsageError("no methods or no recoveries given; pass at least one name to each")
+        if self.codebook_bits is not None and not 1 <= self.codebook_bits <= MAX_CODEBOOK_BITS:
+            raise UsageError(f"--codebook-bits {self.codebook_bits} outside 1-{MAX_CODEBOOK_BITS}; pass a whole "
+                             "number of bits, or leave it out for the fewest within --tolerance")
         if self.tolerance < 0:
             raise UsageError(f"tolerance {self.tolerance:g} is negative; pass accuracy points >= 0")
 

@@ -5,7 +5,7 @@ A recovery changes the pruned model in place, on the context's device, and leave
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -121,15 +121,3 @@ def refresh_masked_weights(model: nn.Module) -> None:
         for module in model.modules():
             if torch_prune.is_pruned(module) and hasattr(module, "weight_orig"):
                 module.weight = module.weight_orig * module.weight_mask
-
-
-def prune_and_recover(model: nn.Module, prune_step: Callable[[nn.Module, float], nn.Module],
-                      ratios: list[float], recovery: Recovery,
-                      ctx: RecoveryContext) -> Iterator[tuple[float, nn.Module, str | None]]:
-    """The iterative schedule: each ratio pruned from the previous step's model, then recovered; yields
-    (ratio, model, recovery note). An in-place `prune_step` (prune_l1) changes `model` and the yielded object
-    at the next ratio, so use each one before advancing; a copying one (prune_structured) leaves them."""
-    for ratio in ratios:
-        model = prune_step(model, ratio)
-        note = recovery.run(model, ctx)
-        yield ratio, model, note

@@ -14,7 +14,7 @@ from export.loaders import load_torch_model, read_sparse_weights
 from prune.errors import UsageError
 from prune.models import example_input
 
-CPU_RUNTIMES = ["torch-masked", "torch-dense", "torch-sparse", "torch-auto", "ort-dense", "ort-sparse"]
+CPU_RUNTIMES = ["torch-masked", "torch-dense", "torch-sparse", "torch-auto", "ort-dense", "ort-sparse", "ort-int8"]
 TOLERANCE = 1e-5
 CASES = [("lenet300_100", 0), ("lenet300_100", 90), ("lenet5", 90)]
 
@@ -38,13 +38,22 @@ def test_registry_holds_the_cpu_runtimes_and_cuda_variants_only_with_cuda():
     assert all(name in RUNTIMES for name in CUDA_VARIANTS) == torch.cuda.is_available()
 
 
-@pytest.mark.parametrize("runtime", CPU_RUNTIMES)
+@pytest.mark.parametrize("runtime", [name for name in CPU_RUNTIMES if name != "ort-int8"])
 @pytest.mark.parametrize("model, ratio", CASES)
 def test_runtime_logits_match_the_pruned_model(exported, runtime, model, ratio):
     x = example_input(model, 5, seed=3)
     session = get_runtime(runtime).load(artifact(exported, model, ratio, runtime), model, threads=1)
     session.prepare(5)
     assert (session.forward(x) - reference(exported, model, ratio, x)).abs().max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("model, ratio", CASES)
+def test_the_int8_runtime_stays_near_the_pruned_models_logits(exported, model, ratio):
+    x = example_input(model, 5, seed=3)
+    session = get_runtime("ort-int8").load(artifact(exported, model, ratio, "ort-int8"), model, threads=1)
+    expected = reference(exported, model, ratio, x)
+    error = (session.forward(x) - expected).abs().max()
+    assert TOLERANCE < error <= 0.05 * expected.abs().max()  # lossy, by a few percent of the logit range at most
 
 
 def test_runtime_load_fixes_torch_threads(exported):

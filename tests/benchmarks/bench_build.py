@@ -16,7 +16,7 @@ from rich.console import Console
 from bench.config import MeasureConfig
 from bench.measure import run_measure
 from bench.records import Record
-from export.exporter import artifact_dir
+from export.exporter import artifact_dir, cached_calibration
 from export.formats import Format
 from export.manifest import artifact_entry, read_manifest
 from export.source import PrunedModel, load_pruned
@@ -71,7 +71,10 @@ class BuiltSuite:
         """The export stage's input for (model, ratio), loaded once per session."""
         if (model, ratio) not in self.pruned_models:
             images = example_input(model, 1, SEED)
-            self.pruned_models[model, ratio] = load_pruned(self.cfg.out, model, ratio, images)
+            calibration = cached_calibration(model, self.cfg.data_dir, self.cfg.download, self.cfg.seed)
+            pruned = load_pruned(self.cfg.out, model, ratio, images, calibration=calibration)
+            pruned.codebook_bits = self.manifests[model, ratio]["codebook_bits"]  # the export's measured choice
+            self.pruned_models[model, ratio] = pruned
         return self.pruned_models[model, ratio]
 
     def figures(self, plan: SuitePlan, model: str, ratio: float, fmt: str, **measured) -> Figures:

@@ -12,7 +12,7 @@ from prune.data import DatasetSpec, Split, Splits
 from prune.errors import UsageError
 from prune.presets import TrainSettings
 from prune.pruning import global_sparsity, is_masked, prune_l1
-from prune.recovery import RecoveryContext, get_recovery, prune_and_recover
+from prune.recovery import RecoveryContext, get_recovery
 from prune.structured import prune_structured
 
 BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -152,17 +152,3 @@ def test_none_leaves_the_model_unchanged(ctx):
 def test_unknown_recovery_is_a_usage_error_listing_the_valid_ones():
     with pytest.raises(UsageError, match="unknown recovery 'retrain'; choose from none, bn, finetune"):
         get_recovery("retrain")
-
-
-def test_prune_and_recover_prunes_each_ratio_from_the_last_and_recovers_after_each(ctx):
-    sparsity, notes = {}, {}
-    steps = prune_and_recover(_seeded(_tiny_bn_net), prune_l1, [50, 75], get_recovery("bn"), ctx)
-    for ratio, model, note in steps:
-        sparsity[ratio], notes[ratio] = global_sparsity(model), note
-        assert not model.training and int(model[1].num_batches_tracked) == 3  # re-estimated after this step
-    assert sparsity == pytest.approx({50: 50, 75: 75}, abs=0.5) and notes == {50: None, 75: None}
-
-
-def test_prune_and_recover_passes_the_recovery_note_on(ctx):
-    steps = prune_and_recover(_seeded(_tiny_mlp), prune_l1, [50], get_recovery("bn"), ctx)
-    assert [(ratio, note) for ratio, _, note in steps] == [(50, f"skipped: {SKIP}")]
