@@ -1,7 +1,7 @@
 """`python -m bench measure`: every exported artifact through every runtime, each in its own fresh process.
 
-Per model x variant x ratio x runtime, at the ratios whose latency is timed (RunConfig.is_timed): param bytes, peak RSS, latency at batch 1 and the larger batch, accuracy and the
-logits' max abs difference from the in-memory pruned model. Results go to <out>/results.json and results.csv after
+Per model x variant x ratio x runtime, at the ratios whose latency is timed (RunConfig.is_timed): param bytes,
+peak RSS, latency at batch 1 and the larger batch, accuracy and the logits' max abs difference from the in-memory pruned model. Results go to <out>/results.json and results.csv after
 each model; a rerun with the same environment and settings keeps the records it already has, and a run over fewer
 models, ratios or runtimes keeps the other records of the earlier run whose artifact files are unchanged. The
 study's variant goes through every runtime; the other methods and recoveries through COMPARE_RUNTIMES, the ones

@@ -14,7 +14,8 @@ from prune.io import read_json, write_bytes, write_json
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 RESUME_IGNORES = ("out", "models", "ratios", "runtimes", "methods", "recoveries", "compare_ratios",
-                  "latency_ratios", "finetune_epochs", "codebook_bits")  # config keys saying where and what, not how, to measure (an artifact that
+                  "latency_ratios", "finetune_epochs",
+                  "codebook_bits")  # config keys saying where and what, not how, to measure (an artifact that
 # changed with them is measured again: records are kept only for the same file)
 REVISION_KEYS = ("git_commit", "git_dirty")  # environment keys of provenance, not of the machine or its settings
 SCALAR_FIELDS = ("model", "dataset", "ratio", "sparsity", "runtime", "artifact", "device", "threads", "accuracy",

@@ -112,7 +112,8 @@ def codebook_blob(state: Mapping[str, torch.Tensor], keys: list[str], bits: int,
     others = [a.tobytes() for key, a in arrays.items() if key not in keys and a.dtype != np.float32]
     payload = b"".join([*sections, *(data for _, data in planes), *others])
     header = {"format": CODEBOOK_FORMAT, "version": CODEBOOK_VERSION, "model": model, "bits": bits,
-              "crc32": zlib.crc32(payload), "tensors": tensors, "planes": [[codec, len(data)] for codec, data in planes]}
+              "crc32": zlib.crc32(payload), "tensors": tensors,
+              "planes": [[codec, len(data)] for codec, data in planes]}
     return {"header": json.dumps(header, separators=(",", ":")),
             "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}
 

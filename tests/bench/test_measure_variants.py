@@ -51,7 +51,8 @@ def measured(exported, tmp_path_factory, images):
 def test_a_structured_model_is_measured_on_the_dense_runtimes_only(measured):
     _, records = measured
     structured = [r for r in records if (r.method, r.recovery) == (STRUCTURED.method, STRUCTURED.recovery)]
-    assert [r.runtime for r in structured] == [r for r in ("torch-dense", "ort-dense", "ort-int8") if r in COMPARE_RUNTIMES]
+    dense_runtimes = ("torch-dense", "ort-dense", "ort-int8")
+    assert [r.runtime for r in structured] == [r for r in dense_runtimes if r in COMPARE_RUNTIMES]
     assert all(r.ratio == 50 and not r.failed for r in structured)
     assert {r.runtime for r in records if (r.method, r.recovery) == (STUDY.method, STUDY.recovery)} >= {
         "torch-masked", "torch-sparse", "torch-auto", "ort-sparse"}

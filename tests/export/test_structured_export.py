@@ -35,7 +35,8 @@ def structured_export(tmp_path, structured_model, images) -> tuple:
 
 def test_a_structured_model_gets_the_dense_formats_only(structured_export):
     _, manifest = structured_export
-    assert [a["format"] for a in manifest["artifacts"]] == formats_for(sparse=False) == ["dense", "packed", "codebook", "onnx", "onnx_int8"]
+    assert [a["format"] for a in manifest["artifacts"]] == formats_for(sparse=False) == [
+        "dense", "packed", "codebook", "onnx", "onnx_int8"]
     assert manifest["structured"] is True
     assert (manifest["method"], manifest["recovery"]) == (STRUCTURED.method, STRUCTURED.recovery)
 

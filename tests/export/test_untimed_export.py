@@ -39,5 +39,6 @@ def test_another_method_is_exported_dense_packed_shared_and_int8_without_the_spa
     save_checkpoint(pruned_path(tmp_path, "lenet5", 90, GLOBAL), saved_masks(module.state_dict()),
                     {"model": "lenet5", "ratio": 90, "method": GLOBAL.method, "recovery": GLOBAL.recovery})
     manifest, _ = export_one(tmp_path, "lenet5", 90, images("lenet5"), GLOBAL)
-    assert [a["format"] for a in manifest["artifacts"]] == formats_for(sparse=False) == ["dense", "packed", "codebook", "onnx", "onnx_int8"]
+    assert [a["format"] for a in manifest["artifacts"]] == formats_for(sparse=False) == [
+        "dense", "packed", "codebook", "onnx", "onnx_int8"]
     assert manifest["sparse_formats"] is False and manifest["structured"] is False
