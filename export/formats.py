@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from export.codebook import codebook_blob, quantized_keys
+from export.codebook import CODEBOOK_VERSION, codebook_blob, quantized_keys
 from export.int8 import quantize_int8
 from export.loaders import load_torch_model, onnx_session
 from export.onnx_io import pruned_initializer_names, sparsify
-from export.packed import pack_state
+from export.packed import PACKED_VERSION, pack_state
 from export.source import PrunedModel
-from export.sparse import sparse_file
+from export.sparse import SPARSE_VERSION, sparse_file
 from prune.registry import add_entry, lookup
 from prune.io import torch_save, write_bytes
 
@@ -40,21 +40,27 @@ class Format:
     notes: tuple[str, ...] = ()  # facts a report should show next to this format's figures
     sparse: bool = False  # stores masks or zeros as structure: written for the study's unstructured grid only
     lossy: bool = False  # its weights are not the pruned model's: checked and measured, its accuracy its own
+    version: int = 1  # of the file layout; a manifest written under another version is exported again
 
 
 FORMATS: dict[str, Format] = {}
 
 
 def register_format(name: str, filename: str, kind: str, description: str, notes: tuple[str, ...] = (),
-                    sparse: bool = False, lossy: bool = False):
+                    sparse: bool = False, lossy: bool = False, version: int = 1):
     """Decorator adding a writer to FORMATS under `name`; registering a name twice is a bug."""
 
     def add(write: Writer) -> Writer:
         add_entry(FORMATS, "format", name,
-                  Format(name, filename, kind, write, LOADERS[kind], description, notes, sparse, lossy))
+                  Format(name, filename, kind, write, LOADERS[kind], description, notes, sparse, lossy, version))
         return write
 
     return add
+
+
+def format_versions(names: list[str]) -> dict[str, int]:
+    """The layout version of each named format, as a manifest records it."""
+    return {name: FORMATS[name].version for name in names}
 
 
 def formats_for(sparse: bool) -> list[str]:
@@ -89,33 +95,34 @@ def _write_sparse(pruned: PrunedModel, path: Path, layout: str) -> None:
 @register_format("sparse_coo", "sparse_coo.pt", "torch",
                  "pruned weights as 2-D torch sparse COO tensors, other tensors dense",
                  ("COO indices are int64 (16 bytes per nonzero): larger than dense below ~80% sparsity",),
-                 sparse=True)
+                 sparse=True, version=SPARSE_VERSION)
 def write_sparse_coo(pruned: PrunedModel, path: Path) -> None:
     _write_sparse(pruned, path, "sparse_coo")
 
 
 @register_format("sparse_csr", "sparse_csr.pt", "torch",
                  "pruned weights as 2-D torch sparse CSR tensors (int32 indices), other tensors dense",
-                 ("conv weights stored as (out, in*kh*kw) matrices",), sparse=True)
+                 ("conv weights stored as (out, in*kh*kw) matrices",), sparse=True, version=SPARSE_VERSION)
 def write_sparse_csr(pruned: PrunedModel, path: Path) -> None:
     _write_sparse(pruned, path, "sparse_csr")
 
 
 @register_format("packed", "packed.pt", "torch",
                  "entropy-coded masks (LZMA2 bitmap or gap bytes) + fp32 nonzeros (deflated byte planes)",
-                 ("lossless: decodes bit-exact to dense.pt",))
+                 ("lossless: decodes bit-exact to dense.pt",), version=PACKED_VERSION)
 def write_packed(pruned: PrunedModel, path: Path) -> None:
-    torch_save(path, pack_state(pruned.dense_state, set(pruned.pruned_keys), pruned.name))
+    torch_save(path, pack_state(pruned.dense_state, set(pruned.pruned_keys), pruned.name), compact=True)
 
 
 @register_format("codebook", "codebook.pt", "torch",
                  "Deep Compression's shared weights: per Conv2d/Linear weight (the classifier's too) at most 2^bits "
                  "fp32 centroids (k-means), mask and centroid indices entropy-coded (LZMA2); other tensors fp32",
                  ("lossy: its accuracy is its own; bits: the fewest whose top-1 agrees with the pruned model's "
-                  "within --tolerance on the verification images, or --codebook-bits",), lossy=True)
+                  "within --tolerance on the verification images, or --codebook-bits",), lossy=True,
+                 version=CODEBOOK_VERSION)
 def write_codebook(pruned: PrunedModel, path: Path) -> None:
     torch_save(path, codebook_blob(pruned.dense_state, quantized_keys(pruned.dense), pruned.codebook_bits,
-                                   pruned.name))
+                                   pruned.name), compact=True)
 
 
 @register_format("onnx", "model.onnx", "onnx", "dense ONNX graph (opset 17, BatchNorm folded into conv)")

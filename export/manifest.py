@@ -4,10 +4,10 @@ Schema: {"model", "ratio", "sparsity", "fp32_ref_bytes", "source": {"path", "sha
 [{"format", "file", "bytes", "gzip_bytes", "gzip_note", "sha256", "sparsity", "max_abs_diff", "accuracy"}]},
 plus "accuracy" (the in-memory pruned model's), "dataset" (source of the test data or null), "accuracy_note"
 (why accuracy is null), "verify_batch" (images whose logits were compared), "sparse_formats" (whether the
-sparse formats were written) and per artifact "kept" (false: its file was removed after it was verified and
-measured, in a cell whose latency is not timed). gzip_bytes is the size at zlib
-level 6 (export.digest), or null with gzip_note saying why it was not computed: exactly one of the two is
-null.
+sparse formats were written), "format_versions" (format -> layout version: a manifest of older layouts is
+exported again) and per artifact "kept" (false: its file was removed after it was verified and measured, in a
+cell whose latency is not timed). gzip_bytes is the size at zlib level 6 (export.digest), or null with
+gzip_note saying why it was not computed: exactly one of the two is null.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from export.digest import FileDigest, sha256_file
-from export.formats import formats_for
+from export.formats import format_versions, formats_for
 from prune.errors import ArtifactError
 from prune.io import read_json, write_json
 
@@ -46,7 +46,9 @@ class ArtifactEntry:
     sha256: str
     sparsity: float  # percent zeros over the pruned weights, measured on the loaded artifact
     max_abs_diff: float  # max |logits - in-memory pruned model's logits| on the verification batch
-    accuracy: float | None  # top-1 percent on the test split through the loaded artifact; None without data
+    # top-1 percent on the test split: a lossy file's through the loaded file, a lossless one's the pruned
+    # model's (its logits reproduce the model's on the verification batch); None without data
+    accuracy: float | None
     kept: bool = True  # False: written, verified and measured, then removed (an untimed cell; export rewrites it)
 
     @classmethod
@@ -130,8 +132,8 @@ def is_kept(entry: dict) -> bool:
 
 
 def is_current(directory: Path, source_sha256: str, timed: bool = True) -> bool:
-    """True when the manifest names this source, lists the formats its cell gets, keeps the files when the cell
-    is `timed`, and every kept file still matches its sha256."""
+    """True when the manifest names this source, lists the formats its cell gets in their current layout
+    versions, keeps the files when the cell is `timed`, and every kept file still matches its sha256."""
     try:
         manifest = read_manifest(directory)
     except ArtifactError:
@@ -139,6 +141,8 @@ def is_current(directory: Path, source_sha256: str, timed: bool = True) -> bool:
     entries = {entry["format"]: entry for entry in manifest["artifacts"]}
     wanted = formats_for(has_sparse_formats(manifest))
     if manifest["source"]["sha256"] != source_sha256 or sorted(entries) != sorted(wanted):
+        return False
+    if manifest.get("format_versions") != format_versions(wanted):
         return False
     if timed and not all(is_kept(entry) for entry in entries.values()):
         return False

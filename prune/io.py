@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.serialization import config as serialization_config
 
 from prune.errors import ArtifactError, DiskFull
 
@@ -81,13 +82,17 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ArtifactError(f"{path}: unreadable JSON ({exc}); delete it and rerun the stage") from None
 
 
-def torch_save(path: str | os.PathLike, obj: Any) -> None:
+def torch_save(path: str | os.PathLike, obj: Any, compact: bool = False) -> None:
     """torch.save `obj` (tensors, dicts, plain values only) to `path` atomically.
 
     Saved through a file object so the archive's inner folder is torch's fixed "archive", not the random temp
-    name: equal objects give byte-identical files (stable sha256 and gzip sizes across runs).
+    name: equal objects give byte-identical files (stable sha256 and gzip sizes across runs). `compact` packs
+    the storages without torch's 64-byte alignment, which only memory-mapped loading needs (nothing here maps
+    a file): about 280 bytes less, which matters for a file of a few KB.
     """
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    alignment = 1 if compact else serialization_config.save.storage_alignment
+    with atomic_path(path) as tmp, open(tmp, "wb") as f, serialization_config.patch(
+            {"save.storage_alignment": alignment}):
         torch.save(obj, f)
 
 

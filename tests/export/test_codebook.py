@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from export.codebook import (MAX_BITS, codebook_blob, decode_codebook, kmeans_1d, quantize_state, quantized_keys,
-                             read_codebook_header)
+from export.codebook import (CODEBOOK_VERSION, MAX_BITS, codebook_blob, decode_codebook, kmeans_1d,
+                             quantize_state, quantized_keys, read_codebook_header)
 from export.exporter import fewest_codebook_bits
 from export.loaders import load_torch_model
 from export.packed import lzma_compress
@@ -58,7 +58,8 @@ def _tiny_blob(index: bytes, centroids: int = 2) -> dict:
     mask_length = len(payload)
     payload += np.arange(centroids, dtype=np.float32).tobytes() + lzma_compress(index)
     plain = [["raw", 0]] * 4  # no plain fp32 values
-    header = {"format": "prunebench-codebook", "version": 1, "model": "tiny", "bits": 1, "crc32": zlib.crc32(payload),
+    header = {"format": "prunebench-codebook", "version": CODEBOOK_VERSION, "model": "tiny", "bits": 1,
+              "crc32": zlib.crc32(payload),
               "tensors": [["w", [4], "float32", "codebook", "bitmap", mask_length, centroids,
                            len(payload) - mask_length - 4 * centroids]], "planes": plain}
     return {"header": json.dumps(header), "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}

@@ -10,6 +10,7 @@ import pytest
 from export.exporter import export_one
 from export.formats import FORMATS
 from export.manifest import read_manifest
+from export.packed import PACKED_VERSION
 from export.stage import artifact_dir
 from prune.errors import ArtifactError
 
@@ -136,3 +137,13 @@ def test_directory_whose_manifest_predates_gzip_notes_is_exported_again(tmp_path
     second, skipped = export_one(tmp_path, "lenet300_100", 90, images("lenet300_100"))
     assert not skipped
     assert second == first
+
+
+def test_directory_exported_under_an_older_packed_layout_is_exported_again(tmp_path, write_pruned, images):
+    write_pruned(tmp_path, "lenet300_100", 90)
+    first, _ = export_one(tmp_path, "lenet300_100", 90, images("lenet300_100"))
+    old = {**first, "format_versions": {**first["format_versions"], "packed": PACKED_VERSION - 1}}
+    (artifact_dir(tmp_path, "lenet300_100", 90) / "manifest.json").write_text(json.dumps(old))
+    second, skipped = export_one(tmp_path, "lenet300_100", 90, images("lenet300_100"))
+    assert not skipped
+    assert second["format_versions"]["packed"] == PACKED_VERSION

@@ -32,7 +32,7 @@ def test_gap_stream_running_past_the_tensor_is_rejected():
 
 def test_mask_section_inflating_past_its_tensor_is_rejected():
     coding, data = encode_mask(np.ones(1_000_000, dtype=bool))  # a bitmap of 125,000 bytes once inflated
-    with pytest.raises(ValueError, match="not one LZMA2 stream of the tensor's size"):
+    with pytest.raises(ValueError, match="not one LZMA2 stream of its declared size"):
         decode_mask(coding, data, 100)
 
 
@@ -64,6 +64,15 @@ def test_pack_then_unpack_is_bit_exact_for_every_dtype():
         as_bits = tensor.view(torch.int32) if tensor.is_floating_point() else tensor
         restored_bits = restored[key].view(torch.int32) if tensor.is_floating_point() else restored[key]
         assert torch.equal(restored_bits, as_bits)
+
+
+def test_sign_and_exponent_plane_is_lzma_coded_and_decodes_bit_exact():
+    state = {"w": torch.randn(100_000) * 0.05}  # trained-like weights: few exponents
+    blob = pack_state(state, set(), "toy")
+    header = read_header(blob, "toy.pt")
+    assert header["planes"][-1][0] == "lzma"
+    restored = unpack_state(blob, header, "toy.pt")["w"]
+    assert torch.equal(restored.view(torch.int32), state["w"].view(torch.int32))
 
 
 def test_packed_file_is_one_header_string_and_one_uint8_payload():

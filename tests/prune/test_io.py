@@ -20,6 +20,15 @@ def test_equal_objects_saved_twice_are_byte_identical(tmp_path):
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
 
 
+def test_compact_save_is_smaller_byte_identical_and_loads_the_same(tmp_path):
+    blob = {"header": "{}", "payload": torch.arange(200, dtype=torch.uint8)}
+    for name, compact in (("zip.pt", False), ("a.pt", True), ("b.pt", True)):
+        torch_save(tmp_path / name, blob, compact=compact)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    assert (tmp_path / "a.pt").stat().st_size < (tmp_path / "zip.pt").stat().st_size - 200
+    assert torch.equal(torch_load(tmp_path / "a.pt")["payload"], blob["payload"])
+
+
 def test_written_file_has_the_mode_open_would_give_and_no_temp_file_is_left(tmp_path):
     write_json(tmp_path / "run.json", {"ok": True})
     assert stat.S_IMODE(os.stat(tmp_path / "run.json").st_mode) == FILE_MODE
