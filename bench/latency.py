@@ -2,9 +2,12 @@
 
 Adaptive like pytest-benchmark's calibration: at least `min_reps`, at most `max_reps`, and no new repetition once
 `max_seconds` of timed calls have passed; in between it stops as soon as the standard error of the mean falls
-below `target_rel_error` of the mean. `measure_paired` times a call and a baseline in alternating blocks of one
-process, so that their ratio does not carry the 2x process-to-process noise of a shared machine; `beats` decides
-from such alternating blocks whether one call is faster than another by a margin (torch-auto's choice).
+below `target_rel_error` of the mean. A repetition (a sample) times back-to-back calls for about `sample_seconds`
+and divides by their number, as timeit's and pyperf's loops do: a LeNet forward takes 0.1 ms, and one call at a
+time its interquartile range is 40% of the median on 2 threads, from thread wake-ups and timer jitter rather than
+from the forward. `measure_paired` times a call and a baseline in alternating blocks of one process, so that
+their ratio does not carry the 2x process-to-process noise of a shared machine; `beats` decides from such
+alternating blocks whether one call is faster than another by a margin (torch-auto's choice).
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ class RepsPolicy:
     max_reps: int  # timed calls never exceeded
     max_seconds: float  # no new timed call once this much time was spent in timed calls (after min_reps)
     target_rel_error: float = 0.01  # stop early once std / sqrt(n) / mean falls below this
+    sample_seconds: float = 0.001  # a sample loops the call at least this long (see autorange); 0: one call
 
     def __post_init__(self) -> None:
-        if self.warmup < 0 or not 1 <= self.min_reps <= self.max_reps or self.max_seconds <= 0:
+        if (self.warmup < 0 or not 1 <= self.min_reps <= self.max_reps or self.max_seconds <= 0
+                or self.sample_seconds < 0):
             raise UsageError(f"invalid repetition policy {self}; need warmup >= 0, 1 <= min_reps <= max_reps, "
-                             "max_seconds > 0")
+                             "max_seconds > 0, sample_seconds >= 0")
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
@@ -71,31 +76,63 @@ def is_stable(samples: list[float], target_rel_error: float) -> bool:
     return mean > 0 and statistics.stdev(samples) / math.sqrt(len(samples)) <= target_rel_error * mean
 
 
-def latency_stats(samples_s: list[float], warmup: int, batch: int = 1) -> LatencyStats:
-    """Percentiles, IQR, mean, standard deviation (ms) and throughput of per-call times given in seconds."""
+def latency_stats(samples_s: list[float], warmup: int, batch: int = 1, loops: int = 1) -> LatencyStats:
+    """Percentiles, IQR, mean, standard deviation (ms) and throughput of per-call times given in seconds (each
+    the mean over a sample of `loops` calls)."""
     ms = np.asarray(samples_s, dtype=np.float64) * 1000.0
     p25, p50, p75, p90, p95, p99 = (float(v) for v in np.percentile(ms, [25, 50, 75, 90, 95, 99]))
     std = float(ms.std(ddof=1)) if len(ms) > 1 else 0.0
     return LatencyStats(p50_ms=p50, p90_ms=p90, p99_ms=p99, mean_ms=float(ms.mean()), std_ms=std, reps=len(ms),
                         warmup=warmup, p95_ms=p95, iqr_ms=p75 - p25, throughput_ips=batch * 1000.0 / p50,
-                        unstable=p75 - p25 > UNSTABLE_IQR * p50)
+                        unstable=p75 - p25 > UNSTABLE_IQR * p50, loops=loops)
 
 
-def is_done(samples: list[float], policy: RepsPolicy) -> bool:
-    """True once `samples` satisfy `policy`: max_reps reached, or min_reps and either the time budget or stability."""
+def is_done(samples: list[float], policy: RepsPolicy, loops: int = 1) -> bool:
+    """True once `samples` (per-call seconds, each over `loops` calls) satisfy `policy`: max_reps reached, or
+    min_reps and either the time budget or stability."""
     return len(samples) >= policy.max_reps or len(samples) >= policy.min_reps and (
-        sum(samples) >= policy.max_seconds or is_stable(samples, policy.target_rel_error))
+        sum(samples) * loops >= policy.max_seconds or is_stable(samples, policy.target_rel_error))
+
+
+def looped_clock(clock: Clock, loops: int) -> Clock:
+    """A clock that times `loops` back-to-back calls as one reading and returns the seconds per call."""
+    if loops == 1:
+        return clock
+
+    def per_call(call: Callable[[], object]) -> float:
+        return clock(lambda: [call() for _ in range(loops)]) / loops
+
+    return per_call
+
+
+def autorange(call: Callable[[], object], clock: Clock, seconds: float) -> int:
+    """timeit's autorange: the first of 1, 2, 5, 10, 20, 50, ... calls whose reading together lasts `seconds`
+    (the trials double as warm-up)."""
+    for loops in (n * 10**exponent for exponent in range(7) for n in (1, 2, 5)):
+        if looped_clock(clock, loops)(call) * loops >= seconds:
+            break
+    return loops
+
+
+def sample_loops(call: Callable[[], object], clock: Clock, policy: RepsPolicy, warm_seconds: float | None) -> int:
+    """Calls per sample: one when the last warm-up call (None: none was made) already lasted sample_seconds,
+    else autorange's count."""
+    if warm_seconds is None or warm_seconds >= policy.sample_seconds:
+        return 1
+    return autorange(call, clock, policy.sample_seconds)
 
 
 def measure_latency(call: Callable[[], object], policy: RepsPolicy, clock: Clock = perf_clock,
                     batch: int = 1) -> LatencyStats:
-    """Warm up, then time `call` (a forward at `batch` images) with `clock` as `policy` says; their statistics."""
-    for _ in range(policy.warmup):
-        call()
+    """Warm up, then time `call` (a forward at `batch` images) with `clock` as `policy` says; their statistics.
+    After the warm-up, calls shorter than sample_seconds are timed in loops (without warm-up, one at a time)."""
+    warm = [clock(call) for _ in range(policy.warmup)]
+    loops = sample_loops(call, clock, policy, warm[-1] if warm else None)
+    sample = looped_clock(clock, loops)
     samples: list[float] = []
-    while not is_done(samples, policy):
-        samples.append(clock(call))
-    return latency_stats(samples, policy.warmup, batch)
+    while not is_done(samples, policy, loops):
+        samples.append(sample(call))
+    return latency_stats(samples, policy.warmup, batch, loops)
 
 
 def measure_paired(call: Callable[[], object], baseline: Callable[[], object], policy: RepsPolicy,
@@ -104,19 +141,23 @@ def measure_paired(call: Callable[[], object], baseline: Callable[[], object], p
 
     Both sides see the same load from other processes and the same state of this one, so the ratio of their
     medians is steady where a ratio between two processes' figures is not. At least one warm-up call each is
-    made, and the last one's time sizes the blocks. Both are forwards at `batch` images. Returns (call's,
-    baseline's) stats.
+    made; each side's sample loops are then sized as measure_latency's, and its blocks by a sample's time.
+    Both are forwards at `batch` images. Returns (call's, baseline's) stats.
     """
     sides = (call, baseline)
     warmup = max(1, policy.warmup)
     for _ in range(warmup):
         warm = [clock(side) for side in sides]
-    block = [max(1, min(policy.max_reps, int(BLOCK_SECONDS / max(seconds, 1e-9)))) for seconds in warm]
+    loops = [sample_loops(side, clock, policy, seconds) for side, seconds in zip(sides, warm)]
+    clocks = [looped_clock(clock, n) for n in loops]
+    block = [max(1, min(policy.max_reps, int(BLOCK_SECONDS / max(seconds * n, 1e-9))))
+             for seconds, n in zip(warm, loops)]
     samples: tuple[list[float], list[float]] = ([], [])
-    while not all(is_done(timed, policy) for timed in samples):
-        for side, timed, size in zip(sides, samples, block):
-            timed.extend(clock(side) for _ in range(min(size, policy.max_reps - len(timed))))
-    return latency_stats(samples[0], warmup, batch), latency_stats(samples[1], warmup, batch)
+    while not all(is_done(timed, policy, n) for timed, n in zip(samples, loops)):
+        for side, timed, size, sample in zip(sides, samples, block, clocks):
+            timed.extend(sample(side) for _ in range(min(size, policy.max_reps - len(timed))))
+    return (latency_stats(samples[0], warmup, batch, loops[0]),
+            latency_stats(samples[1], warmup, batch, loops[1]))
 
 
 @dataclass(frozen=True)

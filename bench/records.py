@@ -27,6 +27,7 @@ class LatencyStats:
     iqr_ms: float  # interquartile range, p75 - p25
     throughput_ips: float  # images per second at this batch size: batch / p50
     unstable: bool  # iqr_ms > UNSTABLE_IQR * p50_ms: too noisy to read as a finding
+    loops: int = 1  # calls per timed sample, whose mean is one repetition (sub-millisecond calls are looped)
 
 
 @dataclass

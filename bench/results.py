@@ -23,7 +23,7 @@ SCALAR_FIELDS = ("model", "dataset", "ratio", "sparsity", "runtime", "artifact",
                  "baseline_rss_bytes", "cuda_peak_bytes", "max_abs_diff", "artifact_sha256", "error", "test_images",
                  "gzip_note")
 LATENCY_FIELDS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "iqr_ms", "mean_ms", "std_ms", "throughput_ips",
-                  "unstable", "reps", "warmup")
+                  "unstable", "reps", "warmup", "loops")
 
 
 def results_path(out: Path) -> Path:

@@ -90,11 +90,69 @@ def test_stability_is_standard_error_relative_to_the_mean():
     assert not is_stable([1.0], 0.5)
 
 
+class CountingForward:
+    """A fake forward whose n-th call takes durations[n % len(durations)] seconds; its clock adds up the calls
+    made during one reading, so that loops of calls are timed as a real clock would time them."""
+
+    def __init__(self, durations):
+        self.durations = durations
+        self.calls = 0
+        self.timed = 0.0
+
+    def __call__(self) -> None:
+        self.calls += 1
+
+    def clock(self, call) -> float:
+        first = self.calls
+        call()
+        seconds = sum(self.durations[n % len(self.durations)] for n in range(first, self.calls))
+        self.timed += seconds
+        return seconds
+
+
+def test_sub_millisecond_calls_are_timed_in_loops_lasting_the_sample_seconds():
+    forward = CountingForward([0.0001])
+    policy = RepsPolicy(warmup=1, min_reps=5, max_reps=5, max_seconds=10, sample_seconds=0.001)
+    stats = measure_latency(forward, policy, forward.clock)
+    assert (stats.loops, stats.reps) == (10, 5)
+    assert forward.calls == 1 + (1 + 2 + 5 + 10) + 5 * 10  # warm-up, autorange's trials, five samples of ten
+    assert stats.p50_ms == pytest.approx(0.1)
+
+
+def test_calls_longer_than_the_sample_seconds_are_timed_one_at_a_time():
+    forward = CountingForward([0.002])
+    stats = measure_latency(forward, RepsPolicy(warmup=1, min_reps=3, max_reps=3, max_seconds=10), forward.clock)
+    assert stats.loops == 1 and forward.calls == 4
+
+
+def test_time_budget_counts_every_call_of_a_loop():
+    forward = CountingForward([0.0001] * 6 + [0.0003])  # looped samples differ: never stable
+    policy = RepsPolicy(warmup=1, min_reps=1, max_reps=1000, max_seconds=0.01, target_rel_error=1e-9)
+    stats = measure_latency(forward, policy, forward.clock)
+    sampled = stats.reps * stats.loops * stats.mean_ms / 1000
+    assert 0.01 <= sampled < 0.01 + stats.loops * 0.0003
+    assert stats.loops == 10 and stats.reps < 20
+
+
+def test_paired_sides_are_looped_each_by_its_own_warm_up_time():
+    fast, slow = CountingForward([0.0001]), CountingForward([0.0005])
+
+    def clock(call) -> float:  # a looped side is a lambda: time it by the calls it made on either forward
+        before = fast.calls, slow.calls
+        call()
+        return (fast.calls - before[0]) * 0.0001 + (slow.calls - before[1]) * 0.0005
+
+    own, base = measure_paired(fast, slow, RepsPolicy(warmup=1, min_reps=4, max_reps=4, max_seconds=10), clock)
+    assert (own.loops, base.loops) == (10, 2)
+    assert (own.p50_ms, base.p50_ms) == (pytest.approx(0.1), pytest.approx(0.5))
+
+
 @pytest.mark.parametrize("kwargs", [
     {"warmup": -1, "min_reps": 1, "max_reps": 1, "max_seconds": 1},
     {"warmup": 0, "min_reps": 0, "max_reps": 1, "max_seconds": 1},
     {"warmup": 0, "min_reps": 5, "max_reps": 4, "max_seconds": 1},
     {"warmup": 0, "min_reps": 1, "max_reps": 1, "max_seconds": 0},
+    {"warmup": 0, "min_reps": 1, "max_reps": 1, "max_seconds": 1, "sample_seconds": -0.001},
 ])
 def test_invalid_policy_is_a_usage_error(kwargs):
     with pytest.raises(UsageError, match="repetition policy"):
@@ -143,7 +201,7 @@ def test_paired_timing_runs_until_both_sides_meet_the_policy():
 
 def test_paired_timing_never_exceeds_max_reps_on_either_side():
     log: list[str] = []
-    policy = RepsPolicy(warmup=0, min_reps=1, max_reps=7, max_seconds=10.0, target_rel_error=0.0)
+    policy = RepsPolicy(warmup=0, min_reps=1, max_reps=7, max_seconds=10.0, target_rel_error=0.0, sample_seconds=0)
     own, base = measure_paired(Side("own", 0.0001, log), Side("dense", 0.0001, log), policy, side_clock)
     assert (own.reps, base.reps) == (7, 7)
 
