@@ -162,6 +162,12 @@ def _speed(candidate: Candidate) -> tuple[float, float]:
     return (math.inf if ratio is None else ratio, candidate.cost)
 
 
+def _slower_than_dense(candidate: Candidate) -> bool:
+    """Whether a candidate's latency is known to exceed the dense model's on torch at ratio 0 (the baseline a
+    speed choice must not lose to: ranked first among slower ones, it would still be a slowdown)."""
+    return candidate.to_dense_cost is not None and candidate.to_dense_cost > 1.0
+
+
 def _fastest(candidates: list[Candidate]) -> Candidate | None:
     """The candidate with the lowest ratio to dense latency; on equal ratios the lower p50."""
     return min(candidates, key=_speed, default=None)
@@ -171,10 +177,14 @@ def _latency_choice(results: RunResults, model: str, eligible: Callable[[Candida
                     notes: list[str]) -> ShipChoice | None:
     """The lowest stable batch-1 p50 among eligible records, with its ratios to torch and ORT dense."""
     timed = [(c, r) for c, r in _timed(results, model) if eligible(c)]
-    best = _fastest([c for c, _ in timed if not c.unstable])
+    stable = [c for c, _ in timed if not c.unstable]
+    best = _fastest([c for c in stable if not _slower_than_dense(c)])
     skipped = [c for c, _ in timed if c.unstable and (best is None or _speed(c) < _speed(best))]
     if skipped:
         notes.append(f"{len(skipped)} faster batch-1 figure(s) never chosen as unstable ({UNSTABLE_MEANING})")
+    if best is None and stable:
+        notes.append(f"every stable batch-{LATENCY_BATCH} figure is slower than {BASELINE_RUNTIME} at ratio 0, "
+                     "which no speed choice may be")
     ort = dense_record(results, model, ORT_DENSE_RUNTIME)
     ort_p50 = ort.p50_ms(LATENCY_BATCH) if ort else None
     if ort_p50 is None:

@@ -189,3 +189,15 @@ def test_fastest_is_ranked_by_the_ratio_to_dense_not_by_absolute_p50():
     attach_ratios_to_dense(records)
     results = RunResults(Path("results.json"), {}, {}, records, [])
     assert ship_this(results, MODEL, TOLERANCE).fastest.candidate.method == "l1-structured"
+
+
+def test_a_stable_figure_slower_than_torch_dense_is_never_the_fastest_choice():
+    """Dense on torch and ORT unstable, the only stable figure 1.7x torch dense: no speed choice, and why."""
+    records = [record("l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 1.0, 1000,
+                      unstable=True),
+               record("l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 0.3, 1010,
+                      unstable=True),
+               record("l1-unstructured", "none", 50, "torch-masked", "masked.pt", 96.9, 1.7, 2000)]
+    verdict = ship_this(run_results(records, []), MODEL, TOLERANCE)
+    assert verdict.fastest is None
+    assert any("every stable batch-1 figure is slower than torch-dense at ratio 0" in n for n in verdict.notes)
