@@ -165,18 +165,18 @@ def _export(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[
 
 
 def _measure(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[str]:
-    from bench.measure import failures, run_measure
+    from bench.harness.measure import failures, run_measure
 
     return failures(run_measure(cfg, measure_config(args), console), cfg.out)
 
 
 def _report(cfg: RunConfig, args: argparse.Namespace, console: Console) -> list[str]:
-    from bench.report import run_report
+    from bench.report.stage import run_report
 
     run_report(cfg.out, console)
     if args.detail:
-        from bench.console_report import print_detail
-        from bench.report_data import load_results
+        from bench.report.console import print_detail
+        from bench.report.data import load_results
 
         print_detail(load_results(cfg.out), console)
     return []

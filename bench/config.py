@@ -9,7 +9,7 @@ from prune.errors import UsageError
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """What to measure; None means the preset's choice (bench.presets)."""
+    """What to measure; None means the preset's choice (bench.harness.presets)."""
 
     runtimes: tuple[str, ...] | None = None  # names in bench.runtimes.RUNTIMES; None: every one available here
     batch_size: int | None = None  # the larger batch timed next to batch 1

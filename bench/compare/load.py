@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.records import SCHEMA_VERSION
-from bench.report_data import RESULTS_FILE
+from bench.report.data import RESULTS_FILE
 from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY
 from prune.errors import ArtifactError, UsageError
 

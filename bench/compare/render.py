@@ -10,7 +10,7 @@ from rich.table import Table
 
 from bench.compare.load import Run, RunRecord
 from bench.compare.match import Change, Comparison, Delta, Threshold, is_changed
-from bench.report_tables import MISSING, UNSTABLE_MARK, UNSTABLE_MEANING, fmt_ratio
+from bench.report.tables import MISSING, UNSTABLE_MARK, UNSTABLE_MEANING, fmt_ratio
 from prune.config import Variant
 
 SAME = "="  # a figure identical in both runs

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.job import Job
-from bench.latency import RepsPolicy
+from bench.harness.job import Job
+from bench.harness.latency import RepsPolicy
 from bench.runtimes import RUNTIMES, Opener, Runtime
 from export.exporter import export_one
 from export.verify import EvalData

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.child import run_in_child
-from bench.job import run_job
-from bench.memory import peak_rss_bytes, reset_peak, rss_bytes, status_bytes
+from bench.harness.child import run_in_child
+from bench.harness.job import run_job
+from bench.harness.memory import peak_rss_bytes, reset_peak, rss_bytes, status_bytes
 
 MB = 1 << 20
 ALLOCATED_MB = 200

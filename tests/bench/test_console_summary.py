@@ -10,12 +10,12 @@ from report_fixtures import make_record, set_latency, study_files, study_records
 from rich.console import Console
 
 from bench.cli import main
-from bench.console_report import print_detail, print_report
-from bench.console_summary import FILE, summary_rows
-from bench.findings import findings
-from bench.markdown_report import render_markdown
+from bench.report.console import print_detail, print_report
+from bench.report.summary import FILE, summary_rows
+from bench.report.findings import findings
+from bench.report.markdown import render_markdown
 from bench.records import ArtifactFile, Record, attach_file_ratios, attach_ratios_to_dense
-from bench.report_data import RunResults
+from bench.report.data import RunResults
 from prune.config import STUDY, Variant
 
 TOLERANCE = 1.0

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from bench.config import MeasureConfig
-from bench.environment import collect_environment, cpu_model, cpu_speed_flags, source_revision
-from bench.presets import resolve_settings
+from bench.harness.environment import collect_environment, cpu_model, cpu_speed_flags, source_revision
+from bench.harness.presets import resolve_settings
 
 CPUINFO = """processor\t: 0
 model name\t: Test CPU @ 3.0GHz

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from report_fixtures import set_latency, study_files, study_records
 
-from bench.int8_report import int8_table
+from bench.report.int8 import int8_table
 from bench.records import attach_ratios_to_dense
-from bench.report_data import RunResults
+from bench.report.data import RunResults
 
 
 def _with_int8() -> RunResults:

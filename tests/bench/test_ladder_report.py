@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from bench.ladder_report import ladder_table
+from bench.report.ladder import ladder_table
 from bench.records import ArtifactFile, attach_file_ratios
-from bench.report_data import RunResults
+from bench.report.data import RunResults
 
 DENSE = 1_000_000
 

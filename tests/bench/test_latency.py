@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from bench.latency import (ComparePolicy, RepsPolicy, beats, is_stable, latency_stats, measure_latency,
-                           measure_paired, sign_test_p)
+from bench.harness.latency import (ComparePolicy, RepsPolicy, beats, is_stable, latency_stats,
+                                   measure_latency, measure_paired, sign_test_p)
 from prune.errors import UsageError
 
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from bench.config import MeasureConfig
-from bench.presets import PRESETS, get_measure_preset, resolve_settings
+from bench.harness.presets import PRESETS, get_measure_preset, resolve_settings
 from prune.errors import UsageError
 
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 from rich.console import Console
 
-import bench.measure
+import bench.harness.measure
 from bench.cli import main
 from bench.config import MeasureConfig
-from bench.measure import run_measure
+from bench.harness.measure import run_measure
 from bench.records import SCHEMA_VERSION, Record
 from bench.results import RESULTS_CSV, read_results, results_path
 from bench.runtimes import get_runtime
@@ -42,7 +42,7 @@ def fixture_images(images):
         return EvalData(data.x[:limit], data.y[:limit], data.source, data.note)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bench.measure, "load_eval_data", load)
+        patch.setattr(bench.harness.measure, "load_eval_data", load)
         yield limits
 
 
@@ -85,13 +85,13 @@ def measured(measured_once, tmp_path):
 def count_children(monkeypatch) -> list[str]:
     """Record the runtime of every job sent to a child process."""
     launched: list[str] = []
-    real = bench.measure.run_in_child
+    real = bench.harness.measure.run_in_child
 
     def counting(fn, job, timeout):
         launched.append(job.runtime)
         return real(fn, job, timeout=timeout)
 
-    monkeypatch.setattr(bench.measure, "run_in_child", counting)
+    monkeypatch.setattr(bench.harness.measure, "run_in_child", counting)
     return launched
 
 
@@ -242,7 +242,7 @@ def test_accuracy_uses_the_presets_test_images_and_says_how_many(measured, fixtu
 
 def test_accuracy_is_none_with_the_reason_when_the_dataset_is_missing(out, monkeypatch):
     note = "no test data (MNIST not on disk; pass --download)"
-    monkeypatch.setattr(bench.measure, "load_eval_data",
+    monkeypatch.setattr(bench.harness.measure, "load_eval_data",
                         lambda *args: EvalData(example_input(MODEL, 4, 0), None, None, note))
     records, _ = measure(out, MeasureConfig(runtimes=("ort-dense",)))
     assert [(r.accuracy, r.accuracy_note, r.dataset) for r in records] == [(None, note, "none")] * 2
@@ -270,7 +270,7 @@ def test_cuda_runtimes_without_cuda_are_a_usage_error(out):
 
 def test_a_kept_record_is_measured_again_once_its_artifact_was_re_exported(measured):
     out, records, _ = measured
-    run = bench.measure.MeasureRun(config(out), None, [], {}, {})
+    run = bench.harness.measure.MeasureRun(config(out), None, [], {}, {})
     manifest = read_manifest(artifact_dir(out, MODEL, 90))
     dense = next(r for r in records if (r.model, r.ratio, r.runtime) == (MODEL, 90, "torch-dense"))
     runtime = get_runtime("torch-dense")

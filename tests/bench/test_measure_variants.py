@@ -9,12 +9,12 @@ import pytest
 import torch
 from rich.console import Console
 
-import bench.measure
+import bench.harness.measure
 from bench.config import MeasureConfig
-from bench.measure import COMPARE_RUNTIMES, run_measure
-from bench.methods_report import methods_table
-from bench.report import run_report
-from bench.report_data import load_results
+from bench.harness.measure import COMPARE_RUNTIMES, run_measure
+from bench.report.methods import methods_table
+from bench.report.stage import run_report
+from bench.report.data import load_results
 from export.exporter import artifact_dir, export_one
 from export.verify import EvalData
 from prune.config import STUDY, RunConfig, Variant, pruned_path
@@ -43,7 +43,7 @@ def measured(exported, tmp_path_factory, images):
         return EvalData(data.x[:limit], data.y[:limit], data.source, data.note)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bench.measure, "load_eval_data", load)
+        patch.setattr(bench.harness.measure, "load_eval_data", load)
         records = run_measure(cfg, MeasureConfig(), Console(file=io.StringIO()))
     return out, records
 

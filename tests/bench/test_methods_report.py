@@ -6,9 +6,9 @@ from pathlib import Path
 
 from test_verdict import DENSE_ACCURACY, MODEL, file, record
 
-from bench.methods_report import batchnorm_lines, methods_table
+from bench.report.methods import batchnorm_lines, methods_table
 from bench.records import attach_file_ratios, attach_ratios_to_dense
-from bench.report_data import RunResults
+from bench.report.data import RunResults
 from prune.config import Variant, sweep_path
 from prune.io import write_json
 

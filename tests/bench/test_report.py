@@ -10,15 +10,15 @@ import pytest
 from report_fixtures import CIFAR_NOTE, make_record, study_records, write_results
 from rich.console import Console
 
-from bench.console_report import print_detail
-from bench.markdown_report import commands
-from bench.plots import accuracy_figure, latency_figure
+from bench.report.console import print_detail
+from bench.report.markdown import commands
+from bench.report.plots import accuracy_figure, latency_figure
 from bench.records import attach_ratios_to_dense
-from bench.report import run_report
-from bench.report_data import RunResults, load_results
-from bench.report_detail import GZIP_NOTE
-from bench.report_tables import UNSTABLE_LEGEND
-from bench.study_reference import StudyCurve
+from bench.report.stage import run_report
+from bench.report.data import RunResults, load_results
+from bench.report.detail import GZIP_NOTE
+from bench.report.tables import UNSTABLE_LEGEND
+from bench.report.study_reference import StudyCurve
 from prune.errors import ArtifactError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

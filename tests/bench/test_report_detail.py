@@ -8,8 +8,8 @@ from pathlib import Path
 from report_fixtures import set_latency, study_files, study_records
 
 from bench.records import attach_ratios_to_dense
-from bench.report_data import RunResults
-from bench.report_detail import GZIP_NOTE, gzip_table, latency_detail_table
+from bench.report.data import RunResults
+from bench.report.detail import GZIP_NOTE, gzip_table, latency_detail_table
 from export.digest import GZIP_LEVEL
 
 

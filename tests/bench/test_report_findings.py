@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from report_fixtures import set_latency, study_files, study_records
 
-from bench.findings import findings, latency_finding, memory_finding, ratios_to, size_finding, span
+from bench.report.findings import findings, latency_finding, memory_finding, ratios_to, size_finding, span
 from bench.records import attach_ratios_to_dense
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report_paths import path_roots, relative_paths, shown_out
+from bench.report.paths import path_roots, relative_paths, shown_out
 
 
 def test_relative_out_is_shown_as_given_and_absolute_out_as_dot():

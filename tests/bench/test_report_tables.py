@@ -7,9 +7,9 @@ from pathlib import Path
 from report_fixtures import CIFAR_NOTE, make_record, set_latency, study_files, study_records
 
 from bench.records import attach_ratios_to_dense
-from bench.report_data import RunResults
-from bench.report_tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, best_flags, fmt_bytes, fmt_ms, fmt_x,
-                                 latency_table, model_tables, size_table)
+from bench.report.data import RunResults
+from bench.report.tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, best_flags, fmt_bytes, fmt_ms,
+                                 fmt_x, latency_table, model_tables, size_table)
 
 
 def results(records) -> RunResults:

@@ -6,9 +6,9 @@ import onnx
 import pytest
 import torch
 
-from bench.runtimes import (CUDA_VARIANTS, RUNTIMES, AutoSession, get_runtime, initializer_bytes, select_runtimes,
-                            sparse_module)
-from bench.sparse_ops import CsrConv2d, CsrLinear, form_of
+from bench.runtimes import (CUDA_VARIANTS, RUNTIMES, AutoSession, get_runtime, initializer_bytes,
+                            select_runtimes, sparse_module)
+from bench.runtimes.sparse_ops import CsrConv2d, CsrLinear, form_of
 from export.exporter import artifact_dir
 from export.loaders import load_torch_model, read_sparse_weights
 from prune.errors import UsageError

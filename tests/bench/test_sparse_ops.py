@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from bench.latency import ComparePolicy
-from bench.sparse_ops import (CsrConv2d, CsrLinear, LayerClock, choose_layers, form_of, layer_inputs, module_bytes,
-                              set_forms, sparse_layer, tensor_bytes)
+from bench.harness.latency import ComparePolicy
+from bench.runtimes.sparse_ops import (CsrConv2d, CsrLinear, LayerClock, choose_layers, form_of, layer_inputs,
+                                       module_bytes, set_forms, sparse_layer, tensor_bytes)
 
 TOLERANCE = 1e-5
 

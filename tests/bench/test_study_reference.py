@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.study_reference import STUDY_CURVES
+from bench.report.study_reference import STUDY_CURVES
 from prune.models import MODELS
 
 

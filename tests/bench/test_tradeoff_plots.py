@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_verdict import MODEL, run_results, scenario_files, scenario_records, stats, without_accuracy
 
-from bench.tradeoff_plots import plot_tradeoffs
+from bench.report.tradeoff_plots import plot_tradeoffs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

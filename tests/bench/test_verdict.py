@@ -6,8 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.records import ArtifactFile, LatencyStats, Record, attach_file_ratios, attach_ratios_to_dense
-from bench.report_data import RunResults
-from bench.verdict import ORT_UNPAIRED, Candidate, pareto_front, ship_lines, ship_this
+from bench.report.data import RunResults
+from bench.report.verdict import ORT_UNPAIRED, Candidate, pareto_front, ship_lines, ship_this
 
 MODEL = "lenet300_100"
 TOLERANCE = 1.0

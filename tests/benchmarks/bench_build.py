@@ -14,7 +14,7 @@ from bench_plan import SEED, SuitePlan
 from rich.console import Console
 
 from bench.config import MeasureConfig
-from bench.measure import run_measure
+from bench.harness.measure import run_measure
 from bench.records import Record
 from export.exporter import artifact_dir, cached_calibration
 from export.formats import Format

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.latency import BLOCK_SECONDS, perf_clock
+from bench.harness.latency import BLOCK_SECONDS, perf_clock
 
 MIN_BLOCKS = 10  # block pairs always timed: Mann-Whitney needs 7 a side to reach p < 0.002
 SIZING_CALLS = 5  # calls that size a block, the fastest counting: one descheduled call (4 ms here) sized

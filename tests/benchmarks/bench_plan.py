@@ -1,7 +1,7 @@
 """What the benchmark suite times, decided from the --bench-* options: models, ratios, runtimes, batch sizes.
 
-Batch sizes and thread counts are the measure stage's (bench.presets), so the latency the fixture times and the
-peak memory and accuracy the harness measured describe the same runs.
+Batch sizes and thread counts are the measure stage's (bench.harness.presets), so the latency the fixture times and
+the peak memory and accuracy the harness measured describe the same runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.config import MeasureConfig
-from bench.presets import resolve_settings
+from bench.harness.presets import resolve_settings
 from bench.runtimes import select_runtimes
 from export.formats import FORMATS
 from prune.config import ratio_tag

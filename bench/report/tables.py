@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.records import DENSE_ARTIFACT, UNSTABLE_IQR, Record
-from bench.report_data import RunResults
+from bench.report.data import RunResults
 
 LOWER = "lower"  # smaller is better: sizes, memory, latency
 HIGHER = "higher"  # larger is better: accuracy

@@ -4,10 +4,10 @@ batch-1 latency against the same model's fp32 graph on ort-dense, and against to
 from __future__ import annotations
 
 from bench.records import Record
-from bench.report_data import RunResults
-from bench.report_tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, FigureTable, fmt_ratio, fmt_x,
+from bench.report.data import RunResults
+from bench.report.tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, FigureTable, fmt_ratio, fmt_x,
                                  is_unstable, marked, ranked)
-from bench.verdict import LATENCY_BATCH, ORT_DENSE_RUNTIME
+from bench.report.verdict import LATENCY_BATCH, ORT_DENSE_RUNTIME
 from prune.config import Variant
 
 INT8_RUNTIME = "ort-int8"

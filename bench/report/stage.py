@@ -6,12 +6,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.console_report import print_report
-from bench.findings import findings
-from bench.markdown_report import render_markdown
-from bench.plots import write_plots
-from bench.report_data import load_results, load_sweeps
-from bench.tradeoff_plots import plot_tradeoffs
+from bench.report.console import print_report
+from bench.report.findings import findings
+from bench.report.markdown import render_markdown
+from bench.report.plots import write_plots
+from bench.report.data import load_results, load_sweeps
+from bench.report.tradeoff_plots import plot_tradeoffs
 from prune.io import write_bytes
 
 REPORT_FILE = "report.md"

@@ -11,18 +11,12 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bench.plots import MARKERS, add_caption, save_png
+from bench.report.plots import MARKERS, add_caption, save_png
 from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT
-from bench.report_data import RunResults
-from bench.report_tables import UNSTABLE_MEANING, accuracy_images_text, accuracy_notes, fmt_bytes
-from bench.verdict import (
-    LATENCY_BATCH,
-    Candidate,
-    is_dense_variant,
-    latency_candidates,
-    pareto_front,
-    size_candidates,
-)
+from bench.report.data import RunResults
+from bench.report.tables import UNSTABLE_MEANING, accuracy_images_text, accuracy_notes, fmt_bytes
+from bench.report.verdict import (LATENCY_BATCH, Candidate, is_dense_variant, latency_candidates,
+                                  pareto_front, size_candidates)
 
 DENSE_MARKER = "*"
 VARIANT_MARKERS = tuple(m for m in MARKERS if m != DENSE_MARKER)  # the star is the dense model's alone

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from bench.config import MeasureConfig
-from bench.latency import RepsPolicy
+from bench.harness.latency import RepsPolicy
 from prune.registry import lookup
 from prune.models import MODELS
 

@@ -6,8 +6,8 @@ The console stays compact and leaves these out; like the other tables they are d
 from __future__ import annotations
 
 from bench.records import DENSE_ARTIFACT, ArtifactFile, LatencyStats
-from bench.report_data import RunResults
-from bench.report_tables import (LOWER, MISSING, NOT_AVAILABLE, UNSTABLE_LEGEND, Cell, Column, FigureTable,
+from bench.report.data import RunResults
+from bench.report.tables import (LOWER, MISSING, NOT_AVAILABLE, UNSTABLE_LEGEND, Cell, Column, FigureTable,
                                  fmt_bytes, fmt_ms, fmt_ratio, fmt_x, marked, ranked, with_x)
 from export.digest import GZIP_LEVEL
 

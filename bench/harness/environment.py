@@ -11,8 +11,8 @@ import numpy
 import onnxruntime
 import torch
 
-from bench.child import PRELOAD
-from bench.presets import MeasureSettings
+from bench.harness.child import PRELOAD
+from bench.harness.presets import MeasureSettings
 
 PROCESS_MODEL = ("each measurement runs in a fresh process forked from a multiprocessing forkserver whose "
                  f"server preloaded {', '.join(PRELOAD)}; baseline_rss_bytes is those libraries, "

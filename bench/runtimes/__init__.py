@@ -18,9 +18,9 @@ import torch
 from onnx import helper
 from torch import nn
 
-from bench.latency import ComparePolicy
-from bench.sparse_ops import (CHOICE_POLICY, LayerClock, choose_layers, module_bytes, set_forms,
-                              sparse_layer_from_csr, wall_clock)
+from bench.harness.latency import ComparePolicy
+from bench.runtimes.sparse_ops import (CHOICE_POLICY, LayerClock, choose_layers, module_bytes, set_forms,
+                                       sparse_layer_from_csr, wall_clock)
 from export.loaders import load_torch_model, onnx_session, read_sparse_weights
 from export.onnx_io import INPUT_NAME, OUTPUT_NAME
 from prune.errors import UsageError
@@ -121,7 +121,7 @@ class Runtime:
     device: str  # "cpu" or "cuda"
     open: Opener
     notes: tuple[str, ...] = ()  # facts shown next to this runtime's figures
-    paired: bool = True  # timed in alternation with the torch-dense pair in its process (bench.job)
+    paired: bool = True  # timed in alternation with the torch-dense pair in its process (bench.harness.job)
 
     def load(self, artifact_path: Path, model_name: str, threads: int, sha256: str | None = None) -> Session:
         """Fix the thread counts, then load the artifact (sha256 checked against the manifest when given)."""

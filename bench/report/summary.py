@@ -10,10 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.records import BASELINE_RUNTIME, Record
-from bench.report_data import MASKED_RUNTIME, RunResults
-from bench.report_tables import (MISSING, UNSTABLE_LEGEND, UNSTABLE_MARK, UNSTABLE_MEANING, accuracy_images_text,
-                                 accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable, marked)
-from bench.verdict import LATENCY_BATCH, ORT_DENSE_RUNTIME, ShipChoice, ShipVerdict, dense_record, ship_this
+from bench.report.data import MASKED_RUNTIME, RunResults
+from bench.report.tables import (MISSING, UNSTABLE_LEGEND, UNSTABLE_MARK, UNSTABLE_MEANING,
+                                 accuracy_images_text, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable,
+                                 marked)
+from bench.report.verdict import (LATENCY_BATCH, ORT_DENSE_RUNTIME, ShipChoice, ShipVerdict, dense_record,
+                                  ship_this)
 from prune.config import STUDY, Variant, ratio_tag
 
 BEST_MARK = "*"  # after a chosen figure here, after the best of its column in the full tables

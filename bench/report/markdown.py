@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.findings import Finding
-from bench.int8_report import int8_table
-from bench.ladder_report import ladder_table
-from bench.methods_report import batchnorm_lines, methods_table
-from bench.report_data import RESULTS_FILE, RunResults
-from bench.report_detail import GZIP_NOTE, gzip_table, latency_detail_table
-from bench.report_paths import path_roots, relative_paths, shown_out
-from bench.report_tables import (MISSING, UNSTABLE_LEGEND, FigureTable, accuracy_images_text, accuracy_notes,
+from bench.report.findings import Finding
+from bench.report.int8 import int8_table
+from bench.report.ladder import ladder_table
+from bench.report.methods import batchnorm_lines, methods_table
+from bench.report.data import RESULTS_FILE, RunResults
+from bench.report.detail import GZIP_NOTE, gzip_table, latency_detail_table
+from bench.report.paths import path_roots, relative_paths, shown_out
+from bench.report.tables import (MISSING, UNSTABLE_LEGEND, FigureTable, accuracy_images_text, accuracy_notes,
                                  fmt_ratio, model_tables)
-from bench.verdict import ship_lines, ship_this
+from bench.report.verdict import ship_lines, ship_this
 from prune.config import RunConfig
 
 # results.json config keys -> `python -m bench` options, in the order the command line shows them

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from statistics import median
 
 from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, UNSTABLE_IQR, ArtifactFile, Record
-from bench.report_data import MASKED_RUNTIME
-from bench.report_tables import Figure, fmt_ratio, fmt_x, is_unstable
+from bench.report.data import MASKED_RUNTIME
+from bench.report.tables import Figure, fmt_ratio, fmt_x, is_unstable
 from export.formats import FORMATS
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.latency import ComparePolicy, Timed, beats
+from bench.harness.latency import ComparePolicy, Timed, beats
 
 LayerClock = Callable[[nn.Module, torch.Tensor], float]  # (module, x) -> seconds one call module(x) took
 CHOICE_POLICY = ComparePolicy()  # CSR must take under 0.9x the dense time, by a sign test at 1%
@@ -179,11 +179,11 @@ def choose_layers(model: nn.Module, names: list[str], x: torch.Tensor, clock: La
     """Put each named layer in its faster form for inputs like `x`, in place; returns layer -> "dense"/"sparse".
 
     A layer goes sparse only when its CSR form, timed in alternation with the dense form on the layer's own
-    input, takes under `policy.margin` of the dense time by a sign test (bench.latency.beats); within the noise
-    it stays dense. Timed alone, a layer can win that it loses inside the model (at batch 1 LeNet-300-100's first
-    layer is 0.87x as CSR alone, 1.15x the whole model), so the choice stands only if the whole model, timed the
-    same way against itself with those layers dense, wins too; otherwise every layer is dense. The losing forms
-    are dropped as soon as they lose.
+    input, takes under `policy.margin` of the dense time by a sign test (bench.harness.latency.beats); within the
+    noise it stays dense. Timed alone, a layer can win that it loses inside the model (at batch 1 LeNet-300-100's
+    first layer is 0.87x as CSR alone, 1.15x the whole model), so the choice stands only if the whole model, timed
+    the same way against itself with those layers dense, wins too; otherwise every layer is dense. The losing
+    forms are dropped as soon as they lose.
     """
     with torch.inference_mode():
         inputs = layer_inputs(model, names, x)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.records import BASELINE_RUNTIME, DENSE_ARTIFACT, Record
-from bench.report_data import RunResults
-from bench.report_tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, FigureTable, accuracy_cell,
+from bench.report.data import RunResults
+from bench.report.tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, FigureTable, accuracy_cell,
                                  accuracy_images_text, fmt_ratio, fmt_x, is_unstable, marked, ranked)
-from bench.verdict import LATENCY_BATCH, ORT_DENSE_RUNTIME, dense_record
+from bench.report.verdict import LATENCY_BATCH, ORT_DENSE_RUNTIME, dense_record
 from prune.config import Variant, sweep_path
 from prune.io import read_json
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.latency import RepsPolicy, cuda_clock, measure_latency, measure_paired, perf_clock
-from bench.memory import larger, release_freed_memory, rss_bytes, tracked_peak
+from bench.harness.latency import RepsPolicy, cuda_clock, measure_latency, measure_paired, perf_clock
+from bench.harness.memory import larger, release_freed_memory, rss_bytes, tracked_peak
 from bench.records import BASELINE_RUNTIME
 from bench.runtimes import Session, get_runtime
 from prune.models import example_input

@@ -17,9 +17,9 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from bench.report_data import RunResults  # noqa: E402
-from bench.report_tables import UNSTABLE_MEANING, fmt_bytes, fmt_ratio, is_unstable  # noqa: E402
-from bench.study_reference import StudyCurve, study_curves  # noqa: E402
+from bench.report.data import RunResults  # noqa: E402
+from bench.report.tables import UNSTABLE_MEANING, fmt_bytes, fmt_ratio, is_unstable  # noqa: E402
+from bench.report.study_reference import StudyCurve, study_curves  # noqa: E402
 from prune.io import atomic_path  # noqa: E402
 
 DPI = 110
@@ -125,8 +125,8 @@ def accuracy_figure(results: RunResults, curves: dict[str, StudyCurve]) -> Figur
         fig.legend(loc="outside right upper", fontsize=8)
     drawn = [m for m in results.models() if m in curves]
     notes = [f"Dashed: the study's reported accuracy ({', '.join(drawn)})." if drawn else
-             "The study's curves (Table 1: MNIST, Table 2: CIFAR-10) are not drawn: bench/study_reference.py "
-             "holds no numbers for these models yet."]
+             "The study's curves (Table 1: MNIST, Table 2: CIFAR-10) are not drawn: "
+             "bench/report/study_reference.py holds no numbers for these models yet."]
     if unmeasured:
         notes.append(f"No measured accuracy for {', '.join(unmeasured)}: the reason is in report.md.")
     add_caption(fig, notes)

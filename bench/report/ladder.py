@@ -6,9 +6,9 @@ tolerance of dense accuracy."""
 from __future__ import annotations
 
 from bench.records import DENSE_ARTIFACT, ArtifactFile
-from bench.report_data import RunResults
-from bench.report_tables import HIGHER, LOWER, MISSING, FigureTable, fmt_bytes, fmt_ratio, fmt_x, ranked
-from bench.verdict import file_accuracy
+from bench.report.data import RunResults
+from bench.report.tables import HIGHER, LOWER, MISSING, FigureTable, fmt_bytes, fmt_ratio, fmt_x, ranked
+from bench.report.verdict import file_accuracy
 from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, Variant
 
 CODEBOOK_ARTIFACT = "codebook.pt"

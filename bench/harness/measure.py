@@ -19,11 +19,11 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from bench.child import ChildResult, run_in_child
+from bench.harness.child import ChildResult, run_in_child
 from bench.config import MeasureConfig
-from bench.environment import collect_environment
-from bench.job import Job, run_job
-from bench.presets import MeasureSettings, resolve_settings
+from bench.harness.environment import collect_environment
+from bench.harness.job import Job, run_job
+from bench.harness.presets import MeasureSettings, resolve_settings
 from bench.records import (BASELINE_RUNTIME, ArtifactFile, LatencyStats, Record, attach_file_ratios,
                            attach_ratios_to_dense)
 from bench.results import results_path, reusable_records, write_results

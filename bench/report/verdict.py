@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.records import BASELINE_RUNTIME, ArtifactFile, Record
-from bench.report_data import RunResults
-from bench.report_tables import UNSTABLE_MEANING, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable
+from bench.report.data import RunResults
+from bench.report.tables import UNSTABLE_MEANING, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable
 from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, Variant, ratio_tag
 
 LATENCY_BATCH = 1  # the ship-this latency: one request at a time

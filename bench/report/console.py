@@ -12,11 +12,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bench.console_summary import BEST_MARK, SUMMARY_LEGEND, summary_notes, summary_table
-from bench.findings import Finding
-from bench.methods_report import methods_table
-from bench.report_data import RunResults
-from bench.report_tables import UNSTABLE_LEGEND, FigureTable, model_tables
+from bench.report.summary import BEST_MARK, SUMMARY_LEGEND, summary_notes, summary_table
+from bench.report.findings import Finding
+from bench.report.methods import methods_table
+from bench.report.data import RunResults
+from bench.report.tables import UNSTABLE_LEGEND, FigureTable, model_tables
 from prune.config import RunConfig
 
 LEGEND = (f"{BEST_MARK} best in column: lowest size, memory and latency (ranked by the ratio to dense); "

@@ -1,0 +1,1 @@
+"""The measurement harness: presets, the child process, latency and memory trackers, the measure stage."""
