@@ -9,7 +9,6 @@ the run with a message).
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from torch import nn
 from prune.config import STUDY, RunConfig, Variant, checkpoint_path, pruned_path, sweep_path
 from prune.data import Splits
 from prune.errors import DatasetUnavailable, UsageError
-from prune.io import load_checkpoint, read_json, save_checkpoint, write_json
+from prune.io import file_sha256, load_checkpoint, read_json, save_checkpoint, write_json
 from prune.methods import Method, get_method
 from prune.models import build_model, example_input, prunable_layers
 from prune.presets import get_preset
@@ -51,15 +50,6 @@ class Dense:
     accuracy: float | None  # test accuracy in percent; None without a dataset
     sha256: str  # of the checkpoint file, or "untrained" for seeded random weights
     note: str | None  # why the pruned models' accuracy is None
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def dense_model(cfg: RunConfig, model: str, splits: Splits | None, reason: str | None, device: torch.device,
