@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from prune.models import example_input, prunable_layers
+from prune.models import classifier_name, example_input, prunable_layers
 from prune.pruning import prune_l1
 from prune.registry import add_entry, lookup
 from prune.structured import prune_structured
@@ -74,8 +74,3 @@ def l1_structured(model: nn.Module, ratio: float, previous: float, name: str) ->
     """Keep (100 - ratio) % of the original channels: from a model already at `previous`, remove the step."""
     step = 100 * (1 - (100 - ratio) / (100 - previous))
     return prune_structured(model, step, example_input(name, 1), classifier_name(model))
-
-
-def classifier_name(model: nn.Module) -> str:
-    """The module name of the final classifier (the last Linear), which keeps all its outputs."""
-    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)][-1]
