@@ -34,7 +34,7 @@ from export.stage import Cell, export_jobs
 from export.loaders import load_torch_model
 from export.manifest import artifact_entry, has_sparse_formats, is_kept, manifest_path, read_manifest
 from export.verify import load_eval_data
-from prune.config import STUDY, RunConfig, Variant, ratio_tag
+from prune.config import STUDY, RunConfig, Variant, ratio_tag, safe_dirname
 from prune.errors import ArtifactError
 from prune.io import torch_save
 from prune.models import MODELS
@@ -165,7 +165,7 @@ def model_data(cfg: RunConfig, model: str, scratch: Path) -> ModelData:
     check = data.x[:data.verify_count].contiguous().numpy()
     if data.y is None:
         return ModelData(check, None, "none", data.note, None)
-    path = scratch / f"{model}-test.pt"
+    path = scratch / f"{safe_dirname(model)}-test.pt"
     torch_save(path, {"x": data.x.contiguous(), "y": data.y.contiguous()})
     return ModelData(check, path, data.source, None, len(data.y))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -130,6 +131,16 @@ class RunConfig:
                 for k, v in asdict(self).items()}
 
 
+def safe_dirname(name: str) -> str:
+    """`name` as a single directory name: separators, ':' and other characters become '-', '..' and leading
+    dots go, so a model source cannot point outside --out (torchvision:resnet50 -> torchvision-resnet50)."""
+    parts = (re.sub(r"\.{2,}", ".", part).strip(".-") for part in re.split(r"[^A-Za-z0-9_.-]+", name))
+    safe = "-".join(part for part in parts if part)
+    if not safe:
+        raise UsageError(f"model {name!r} gives no directory name; name the file and function with letters")
+    return safe
+
+
 def ratio_tag(ratio: float) -> str:
     """Directory/file tag of a ratio: 90 -> 'r90', 99.5 -> 'r99.5'."""
     return f"r{ratio:g}"
@@ -137,19 +148,20 @@ def ratio_tag(ratio: float) -> str:
 
 def variant_dir(root: Path, model: str, variant: Variant) -> Path:
     """`root`/model for the study's variant (the layout before methods existed), else `root`/model/<tag>."""
-    return Path(root) / model if variant.is_study else Path(root) / model / variant.tag
+    directory = Path(root) / safe_dirname(model)
+    return directory if variant.is_study else directory / variant.tag
 
 
 def checkpoint_path(out: Path, model: str) -> Path:
     """Trained dense weights of `model`."""
-    return Path(out) / "checkpoints" / f"{model}.pt"
+    return Path(out) / "checkpoints" / f"{safe_dirname(model)}.pt"
 
 
 def sweep_path(out: Path, model: str, variant: Variant = STUDY) -> Path:
     """Per-ratio records of the pruning sweep of `model` under `variant`."""
     if variant.is_study:
-        return Path(out) / "sweep" / f"{model}.json"
-    return Path(out) / "sweep" / model / f"{variant.tag}.json"
+        return Path(out) / "sweep" / f"{safe_dirname(model)}.json"
+    return Path(out) / "sweep" / safe_dirname(model) / f"{variant.tag}.json"
 
 
 def pruned_path(out: Path, model: str, ratio: float, variant: Variant = STUDY) -> Path:

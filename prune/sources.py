@@ -230,13 +230,3 @@ def source_identity(source: ModelSource, checkpoint: Path | None = None) -> dict
             "checkpoint": None if checkpoint is None else str(checkpoint),
             "checkpoint_sha256": None if checkpoint is None else file_sha256(checkpoint),
             "input_shape": list(source.input_shape)}
-
-
-def safe_dirname(name: str) -> str:
-    """`name` as a single directory name: separators, ':' and other characters become '-', '..' and leading
-    dots go, so a model source cannot point outside --out (torchvision:resnet50 -> torchvision-resnet50)."""
-    parts = (re.sub(r"\.{2,}", ".", part).strip(".-") for part in re.split(r"[^A-Za-z0-9_.-]+", name))
-    safe = "-".join(part for part in parts if part)
-    if not safe:
-        raise UsageError(f"model {name!r} gives no directory name; name the file and function with letters")
-    return safe

@@ -1,5 +1,5 @@
 """Model sources: torchvision builders, the user's file or module, each bad input as one UsageError line, the
-input-shape check, registration for every process, identity and safe directory names."""
+input-shape check, registration for every process, and the identity a record states."""
 
 import sys
 
@@ -15,7 +15,7 @@ from prune.errors import UsageError
 from prune.io import file_sha256
 from prune.models import ModelSpec, build_model, get_model_spec
 from prune.sources import (ModelSource, build_source, check_input_shape, parse_input_shape, register_source,
-                           resolve_source, safe_dirname, source_identity)
+                           resolve_source, source_identity)
 
 SHAPE = (3, 8, 8)
 
@@ -185,21 +185,3 @@ def test_identity_of_a_torchvision_source_without_checkpoint_has_no_hashes():
     identity = source_identity(ModelSource("torchvision:resnet18", (3, 32, 32)))
     assert identity["kind"] == "torchvision"
     assert identity["source_sha256"] is None and identity["checkpoint_sha256"] is None
-
-
-@pytest.mark.parametrize(("name", "safe"), [
-    ("torchvision:mobilenet_v3_small", "torchvision-mobilenet_v3_small"),
-    ("lenet5", "lenet5"),
-    ("nets/tiny.py:build", "nets-tiny.py-build"),
-    ("../../etc/passwd.py:f", "etc-passwd.py-f"),
-    ("/abs/dir/net.py:build", "abs-dir-net.py-build"),
-    ("C:\\models\\a..b.py:f", "C-models-a.b.py-f"),
-    ("pkg.mod:make net", "pkg.mod-make-net"),
-])
-def test_safe_dirname_has_no_separators_parent_steps_or_leading_dots(name, safe):
-    assert safe_dirname(name) == safe
-
-
-def test_safe_dirname_of_nothing_usable_is_a_usage_error():
-    with pytest.raises(UsageError, match="gives no directory name"):
-        safe_dirname("../..:/")
