@@ -24,7 +24,7 @@ from bench.sparse_ops import (CHOICE_POLICY, LayerClock, choose_layers, module_b
 from export.loaders import load_torch_model, onnx_session, read_sparse_weights
 from export.onnx_io import INPUT_NAME, OUTPUT_NAME
 from prune.errors import UsageError
-from prune.models import build_model, example_input, prunable_layers
+from prune.models import arch_layers, build_model, example_input
 from prune.registry import add_entry, lookup
 
 
@@ -181,7 +181,7 @@ def select_runtimes(names: tuple[str, ...] | None, device: str) -> list[str]:
 def prunable_names(model_name: str) -> list[str]:
     """Names of the pruned layers of an architecture (found on a meta-device build: no memory, no init)."""
     with torch.device("meta"):
-        return [name for name, _ in prunable_layers(build_model(model_name))]
+        return [name for name, _ in arch_layers(build_model(model_name), model_name)]
 
 
 def sparse_module(state: dict[str, torch.Tensor], model_name: str) -> nn.Module:
@@ -189,7 +189,7 @@ def sparse_module(state: dict[str, torch.Tensor], model_name: str) -> nn.Module:
     with torch.device("meta"):
         model = build_model(model_name)
     replaced = set()
-    for name, layer in prunable_layers(model):
+    for name, layer in arch_layers(model, model_name):
         prefix = f"{name}."
         weight = state[f"{prefix}weight"]
         if weight.layout == torch.sparse_csr:

@@ -41,7 +41,7 @@ def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: Eva
     if not fmt.lossy and not diff <= allowed:
         raise RuntimeError(f"{path}: logits differ from the pruned model by {diff:.3g} > {allowed:.3g}")
     entry = ArtifactEntry.from_digest(fmt.name, fmt.filename, digest.result(),
-                                      artifact_sparsity(fmt.kind, loaded, path), diff,
+                                      artifact_sparsity(fmt.kind, loaded, path, pruned.name), diff,
                                       top1_accuracy(logits, data.y), keep)
     if not keep:
         path.unlink()
@@ -79,7 +79,7 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
              "method": pruned.variant.method, "recovery": pruned.variant.recovery, "structured": pruned.structured,
              "sparse_formats": pruned.sparse_formats, "calibration": pruned.calibration.note,
              "codebook_bits": pruned.codebook_bits, "parameters": parameter_count(pruned.dense), "macs": pruned.macs}
-    manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense),
+    manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense, pruned.name),
                               fp32_reference_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
                               extra)
     write_manifest(directory, manifest)

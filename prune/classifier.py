@@ -1,4 +1,4 @@
-"""Which layer gives a model's logits, found by tracing one forward pass: a Linear head or a 1x1 convolution."""
+"""Which layer gives a model's logits, found by tracing one forward pass: a Linear or a 1x1 convolution."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections import deque
 
 import torch
 from torch import nn
+from torch.autograd.graph import Node
 
 from prune.errors import UsageError
 
@@ -13,10 +14,10 @@ WEIGHTED = (nn.Conv2d, nn.Linear)  # the layer kinds that are pruned, and that m
 
 
 def find_classifier(model: nn.Module, example: torch.Tensor, label: str = "model") -> str:
-    """The name of the Conv2d or Linear whose output the logits come from: walking the autograd graph back from
-    the logits of one forward pass of `example`, the first such layer's output met (only activations, pooling,
-    reshapes and the like lie between, as after SqueezeNet's final 1x1 convolution)."""
-    outputs: dict[torch.autograd.graph.Node, str] = {}
+    """The name of the Conv2d or Linear whose output the logits come from: walking the autograd graph back
+    from the logits of one forward pass of `example`, the first such layer's output met (only activations,
+    pooling, reshapes and the like lie between, as after SqueezeNet's final 1x1 convolution)."""
+    outputs: dict[Node, str] = {}
 
     def record(name: str):
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -36,11 +37,12 @@ def find_classifier(model: nn.Module, example: torch.Tensor, label: str = "model
             hook.remove()
     name = _nearest(logits.grad_fn, outputs) if isinstance(logits, torch.Tensor) else None
     if name is None:
-        raise UsageError(f"{label}: no Conv2d or Linear layer produces the logits, so no classifier to keep dense")
+        raise UsageError(f"{label}: no Conv2d or Linear layer produces the logits, so no classifier to keep "
+                         "dense")
     return name
 
 
-def _nearest(start: torch.autograd.graph.Node | None, outputs: dict[torch.autograd.graph.Node, str]) -> str | None:
+def _nearest(start: Node | None, outputs: dict[Node, str]) -> str | None:
     """The name of the recorded layer output nearest `start`, breadth first through the autograd graph."""
     queue, seen = deque([start]), set()
     while queue:

@@ -25,7 +25,7 @@ class ModelSpec:
     num_classes: int = 10
     classifier: str | None = None  # module name of the layer giving the logits; None: the last Linear
     exclude: str | None = None  # regular expression (re.search) of further layer names kept dense
-    source: str | None = None  # the model source (prune.sources) the spec was resolved from; None: the registry's
+    source: str | None = None  # the model source (prune.sources) it was resolved from; None: the registry's
 
     def prunable_layers(self, model: nn.Module) -> list[tuple[str, nn.Module]]:
         """The layers of `model` (built from this spec) that are pruned."""
@@ -33,7 +33,7 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {}
-RESOLVED: dict[str, ModelSpec] = {}  # model sources resolved in this process (prune.sources), by source string
+RESOLVED: dict[str, ModelSpec] = {}  # model sources resolved in this process (prune.sources), by source
 
 
 def register_model(name: str, dataset: str, input_shape: tuple[int, int, int]):
@@ -44,6 +44,11 @@ def register_model(name: str, dataset: str, input_shape: tuple[int, int, int]):
         return build
 
     return add
+
+
+def is_source(name: str) -> bool:
+    """True for a model source (prune.sources), False for a registry name (which never holds ':')."""
+    return ":" in name
 
 
 def add_resolved(spec: ModelSpec) -> None:
@@ -66,17 +71,23 @@ def build_model(name: str) -> nn.Module:
 
 
 def classifier_name(model: nn.Module) -> str:
-    """The module name of the last Linear: the classifier of the study's models (prune.classifier finds any)."""
+    """The module name of the last Linear: the study's models' classifier (prune.classifier finds any)."""
     return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)][-1]
 
 
 def prunable_layers(model: nn.Module, classifier: str | None = None,
                     exclude: str | None = None) -> list[tuple[str, nn.Module]]:
-    """Every Conv2d and Linear in module order except the classifier (by module name; None: the last Linear, as
-    the study prunes) and those whose name matches the regular expression `exclude`."""
+    """Every Conv2d and Linear in module order except the classifier (by module name; None: the last Linear,
+    as the study prunes) and those whose name matches the regular expression `exclude`."""
     head = classifier_name(model) if classifier is None else classifier
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
             and n != head and not (exclude and re.search(exclude, n))]
+
+
+def arch_layers(model: nn.Module, arch: str | None = None) -> list[tuple[str, nn.Module]]:
+    """The prunable layers of `model`, built from the architecture `arch` (a registry name or a resolved model
+    source, whose classifier and --exclude decide); None: every Conv2d and Linear but the last Linear."""
+    return prunable_layers(model) if arch is None else get_model_spec(arch).prunable_layers(model)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -1,8 +1,8 @@
 """Model sources: a model from outside the registry, named by a string that any process can resolve again.
 
 `torchvision:<builder>` builds a torchvision classifier with random weights; `path/to/file.py:function` and
-`package.module:function` import the user's code and call the function, which must return an nn.Module. Importing
-the user's code runs it: that is the user's choice. Every bad input is a UsageError of one line.
+`package.module:function` import the user's code and call the function, which must return an nn.Module.
+Importing the user's code runs it: that is the user's choice. Every bad input is a UsageError of one line.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class ModelSource:
     text: str
     input_shape: tuple[int, int, int]  # (C, H, W) of one sample
     num_classes: int = 1000  # outputs of a torchvision builder's classifier; a function's model has its own
-    exclude: str | None = None  # regular expression (re.search) of layer names kept dense besides the classifier
+    exclude: str | None = None  # regular expression (re.search) of layer names kept dense, as the classifier
 
     def __post_init__(self) -> None:
         parse_source(self.text)
@@ -61,17 +61,12 @@ class ModelSource:
 
 @dataclass(frozen=True)
 class SourceBuild:
-    """A source's constructor as a picklable value: calling it (in any process) builds a fresh random model."""
+    """A source's constructor as a picklable value: calling it, in any process, builds a random model."""
 
     source: ModelSource
 
     def __call__(self) -> nn.Module:
         return build_source(self.source)
-
-
-def is_source(name: str) -> bool:
-    """True for a model source, False for a registry name (which never holds ':')."""
-    return ":" in name
 
 
 def parse_source(text: str) -> SourceRef:
@@ -105,11 +100,11 @@ def _close(name: str, names: list[str]) -> str:
 
 
 def torchvision_model(ref: SourceRef, num_classes: int) -> object:
-    """A torchvision classification builder called with `num_classes` and no weights (nothing is downloaded)."""
+    """A torchvision classification builder called with `num_classes` and no weights (nothing downloads)."""
     names = torchvision.models.list_models(module=torchvision.models)
     if ref.attr not in names:
-        raise UsageError(f"unknown torchvision builder {ref.attr!r}{_close(ref.attr, names)} (the classifiers "
-                         "are torchvision.models.list_models(module=torchvision.models))")
+        raise UsageError(f"unknown torchvision builder {ref.attr!r}{_close(ref.attr, names)} (the "
+                         "classifiers are torchvision.models.list_models(module=torchvision.models))")
     builder = torchvision.models.get_model_builder(ref.attr)
     return _called(ref, builder, weights=None, num_classes=num_classes)
 
@@ -173,7 +168,8 @@ def build_source(source: ModelSource) -> nn.Module:
     ref = parse_source(source.text)
     model = SOURCE_KINDS[ref.kind](ref, source.num_classes)
     if not isinstance(model, nn.Module):
-        raise UsageError(f"model {ref.text!r}: {ref.attr}() returned a {type(model).__name__}, not an nn.Module")
+        raise UsageError(f"model {ref.text!r}: {ref.attr}() returned a {type(model).__name__}, not an "
+                         "nn.Module")
     return model
 
 
@@ -181,7 +177,8 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
     """'3,224,224' -> (3, 224, 224); anything but three positive whole numbers is a UsageError."""
     parts = [part.strip() for part in text.split(",")]
     if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise UsageError(f"--input-shape {text!r} is not C,H,W: pass three positive whole numbers such as 3,224,224")
+        raise UsageError(f"--input-shape {text!r} is not C,H,W: pass three positive whole numbers such as "
+                         "3,224,224")
     return (int(parts[0]), int(parts[1]), int(parts[2]))
 
 
@@ -196,7 +193,8 @@ def check_input_shape(model: nn.Module, source: ModelSource) -> int:
         raise UsageError(f"model {source.text!r} rejects input shape {shape}: {first_line(exc)}") from None
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 1:
         found = list(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise UsageError(f"model {source.text!r} maps input shape {shape} to {found}, not (batch, classes) logits")
+        raise UsageError(f"model {source.text!r} maps input shape {shape} to {found}, not (batch, classes) "
+                         "logits")
     return logits.shape[1]
 
 
@@ -206,11 +204,13 @@ def resolve_source(source: ModelSource) -> ModelSpec:
     num_classes = check_input_shape(model, source)
     example = torch.randn((1, *source.input_shape), generator=torch.Generator().manual_seed(0))
     classifier = find_classifier(model, example, f"model {source.text!r}")
-    spec = ModelSpec(name=source.text, build=SourceBuild(source), dataset=None, input_shape=source.input_shape,
-                     num_classes=num_classes, classifier=classifier, exclude=source.exclude, source=source.text)
+    spec = ModelSpec(name=source.text, build=SourceBuild(source), dataset=None,
+                     input_shape=source.input_shape, num_classes=num_classes, classifier=classifier,
+                     exclude=source.exclude, source=source.text)
     if not spec.prunable_layers(model):
-        raise UsageError(f"model {source.text!r} has no Conv2d or Linear layer to prune besides its classifier "
-                         f"{classifier!r}" + (f" and those --exclude {source.exclude!r} keeps" if source.exclude else ""))
+        kept = f" and the layers --exclude {source.exclude!r} keeps" if source.exclude else ""
+        raise UsageError(f"model {source.text!r} has no Conv2d or Linear layer to prune besides its "
+                         f"classifier {classifier!r}{kept}")
     return spec
 
 

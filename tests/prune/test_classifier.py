@@ -1,4 +1,4 @@
-"""Classifier detection by tracing (a Linear head, a 1x1-convolution head), and which layers that leaves to prune."""
+"""Classifier detection by tracing (a Linear head, a 1x1-convolution head), and the layers left to prune."""
 
 import pytest
 import torch
@@ -31,7 +31,8 @@ class LateProbe(nn.Module):
 
 
 def test_linear_head_is_the_classifier():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 5))
     assert find_classifier(model, _example()) == "4"
 
 

@@ -176,7 +176,8 @@ def test_identity_names_the_source_its_file_the_checkpoint_and_the_shape(net_fil
     checkpoint = tmp_path / "weights.pt"
     torch.save(build_source(ModelSource(f"{net_file}:linear_head", SHAPE)).state_dict(), checkpoint)
     identity = source_identity(ModelSource(f"{net_file}:linear_head", SHAPE), checkpoint)
-    assert identity == {"source": f"{net_file}:linear_head", "kind": "file", "source_sha256": file_sha256(net_file),
+    assert identity == {"source": f"{net_file}:linear_head", "kind": "file",
+                        "source_sha256": file_sha256(net_file),
                         "checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
                         "input_shape": [3, 8, 8]}
 

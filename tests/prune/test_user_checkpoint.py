@@ -1,4 +1,4 @@
-"""The user's checkpoint for a model source: a state_dict or a dict holding one, every key and shape checked."""
+"""The user's checkpoint for a model source: a state_dict or a dict holding one, keys and shapes checked."""
 
 from pathlib import Path
 
@@ -28,7 +28,10 @@ def _error(path) -> str:
     return str(caught.value)
 
 
-@pytest.mark.parametrize("wrap", [lambda s: s, lambda s: {"state_dict": s, "epoch": 3}, lambda s: {"model": s}])
+WRAPPINGS = [lambda s: s, lambda s: {"state_dict": s, "epoch": 3}, lambda s: {"model": s}]
+
+
+@pytest.mark.parametrize("wrap", WRAPPINGS)
 def test_a_state_dict_or_one_nested_under_state_dict_or_model_is_loaded(tmp_path, wrap):
     trained = _model()
     with torch.no_grad():
