@@ -6,7 +6,9 @@ import json
 import pytest
 import torch
 
+import export.stage
 from bench.cli import main
+from export.exporter import artifact_dir
 from prune import models
 from prune.config import STUDY, pruned_path, sweep_path
 from prune.io import file_sha256, load_checkpoint
@@ -100,7 +102,8 @@ def test_all_stages_run_on_a_user_file_and_measure_it_in_child_processes(run, tm
                       "--methods", "l1-unstructured", "--runtimes", "torch-dense,ort-dense")
     assert status == 0, err
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    measured = {(r["ratio"], r["runtime"]) for r in results["records"] if r["model"] == model and not r["error"]}
+    records = [r for r in results["records"] if r["model"] == model and not r["error"]]
+    measured = {(r["ratio"], r["runtime"]) for r in records}
     assert measured == {(0, "torch-dense"), (0, "ort-dense"), (50, "torch-dense"), (50, "ort-dense")}
     assert (tmp_path / "out" / "report.md").is_file()
 
@@ -148,7 +151,20 @@ def test_a_checkpoint_that_does_not_fit_exits_two_naming_the_key(run, tmp_path, 
 
 def test_one_checkpoint_for_two_sources_exits_two(run, tmp_path, user_file):
     torch.save({}, tmp_path / "weights.pt")
-    status, err = run("prune", "--models", f"{user_file}:build,torchvision:resnet18", "--input-shape", "3,8,8",
-                      "--checkpoint", str(tmp_path / "weights.pt"))
+    status, err = run("prune", "--models", f"{user_file}:build,torchvision:resnet18",
+                      "--input-shape", "3,8,8", "--checkpoint", str(tmp_path / "weights.pt"))
     assert status == 2
     assert "--checkpoint holds one model's weights; --models names 2 sources" in _one_line(err)
+
+
+def test_export_in_spawned_worker_processes_rebuilds_a_user_source(run, tmp_path, user_file, monkeypatch):
+    model = f"{user_file}:build"
+    options = ("--models", model, "--input-shape", "3,8,8", "--ratios", "0,50",
+               "--methods", "l1-unstructured")
+    assert run("prune", *options)[0] == 0
+    monkeypatch.setattr(export.stage, "PARALLEL_MIN_PARAMETERS", 0)  # as for a ResNet-sized model
+    monkeypatch.setattr(export.stage.os, "cpu_count", lambda: 2)
+    status, err = run("export", *options)
+    assert status == 0, err
+    for ratio in (0, 50):
+        assert (artifact_dir(tmp_path / "out", model, ratio) / "manifest.json").is_file()
