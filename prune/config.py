@@ -126,6 +126,12 @@ class RunConfig:
             spec = register_source(self.model_source(name))
             if self.checkpoint is not None:
                 load_user_checkpoint(spec.build(), self.checkpoint, f"model {name!r}")
+        named: dict[str, str] = {}
+        for name in self.models:
+            other = named.setdefault(safe_dirname(name), name)
+            if other != name:
+                raise UsageError(f"models {other!r} and {name!r} would both write under "
+                                 f"{safe_dirname(name)!r}; rename one file or function")
 
     def model_source(self, name: str) -> ModelSource:
         """The model source `name` of `models` with the options that shape it."""

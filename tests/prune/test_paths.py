@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from prune.config import STUDY, Variant, checkpoint_path, pruned_path, safe_dirname, sweep_path
+from prune import models
+from prune.config import STUDY, RunConfig, Variant, checkpoint_path, pruned_path, safe_dirname, sweep_path
 from prune.errors import UsageError
 
 OUT = Path("/runs/out")
@@ -42,3 +43,14 @@ def test_registry_models_keep_their_paths():
     assert checkpoint_path(OUT, "lenet5") == OUT / "checkpoints" / "lenet5.pt"
     assert sweep_path(OUT, "resnet18", STUDY) == OUT / "sweep" / "resnet18.json"
     assert pruned_path(OUT, "lenet5", 90) == OUT / "pruned" / "lenet5" / "r90.pt"
+
+
+def test_two_sources_with_the_same_safe_name_are_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "RESOLVED", {})
+    (tmp_path / "a").mkdir()
+    for path in (tmp_path / "a" / "b.py", tmp_path / "a-b.py"):
+        path.write_text("from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Flatten(), "
+                        "nn.Linear(12, 4), nn.Linear(4, 2))\n")
+    sources = (f"{tmp_path}/a/b.py:build", f"{tmp_path}/a-b.py:build")
+    with pytest.raises(UsageError, match="would both write under"):
+        RunConfig(models=sources, input_shape=(3, 2, 2), out=tmp_path / "out")
