@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
+from prune.classifier import WEIGHTED
 from prune.models import arch_layers, classifier_name, example_input, get_model_spec
 from prune.pruning import prune_l1
 from prune.registry import add_entry, lookup
@@ -74,4 +75,7 @@ def l1_structured(model: nn.Module, ratio: float, previous: float, name: str) ->
     """Keep (100 - ratio) % of the original channels: from a model already at `previous`, remove the step."""
     step = 100 * (1 - (100 - ratio) / (100 - previous))
     classifier = get_model_spec(name).classifier or classifier_name(model)
-    return prune_structured(model, step, example_input(name, 1), classifier)
+    pruned = {layer for layer, _ in arch_layers(model, name)}
+    kept = tuple(layer for layer, module in model.named_modules()  # what --exclude keeps dense
+                 if isinstance(module, WEIGHTED) and layer not in pruned and layer != classifier)
+    return prune_structured(model, step, example_input(name, 1), classifier, kept)

@@ -13,6 +13,7 @@ from bench.child import run_in_child
 from prune import models
 from prune.errors import UsageError
 from prune.io import file_sha256
+from prune.methods import get_method
 from prune.models import ModelSpec, build_model, get_model_spec
 from prune.sources import (ModelSource, build_source, check_input_shape, parse_input_shape, register_source,
                            resolve_source, source_identity)
@@ -186,3 +187,12 @@ def test_identity_of_a_torchvision_source_without_checkpoint_has_no_hashes():
     identity = source_identity(ModelSource("torchvision:resnet18", (3, 32, 32)))
     assert identity["kind"] == "torchvision"
     assert identity["source_sha256"] is None and identity["checkpoint_sha256"] is None
+
+
+def test_l1_structured_keeps_the_outputs_of_the_layers_exclude_keeps_dense(net_file):
+    kept = register_source(ModelSource(f"{net_file}:wide", SHAPE, exclude="^0$")).name
+    method = get_method("l1-structured")
+    assert method.prune(build_model(kept).eval(), 50, 0, kept)[0].out_channels == 8
+    models.RESOLVED.clear()
+    plain = register_source(ModelSource(f"{net_file}:wide", SHAPE)).name
+    assert method.prune(build_model(plain).eval(), 50, 0, plain)[0].out_channels == 4

@@ -35,6 +35,11 @@ def late_probe():
     return LateProbe()
 
 
+def wide():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+
+
 def raises():
     raise RuntimeError("the weights are elsewhere\\nsecond line")
 
