@@ -12,6 +12,7 @@ from rich.markup import escape
 from prune.config import DEFAULT_METHODS, DEFAULT_RECOVERIES, STUDY_RATIOS, RunConfig, default_data_dir
 from prune.errors import PrunebenchError
 from prune.models import MODELS
+from prune.sources import parse_input_shape
 
 EXIT_FAILED = 1  # the run finished, but some measurement failed (listed at the end of the output)
 EXIT_USAGE = 2
@@ -33,7 +34,20 @@ def _ratios(text: str) -> tuple[float, ...]:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=_names, default=tuple(MODELS),
-                        help=f"comma-separated model names (default: all of {', '.join(MODELS)})")
+                        help=f"comma-separated model names (default: all of {', '.join(MODELS)}) or model "
+                             "sources: torchvision:<builder>, path/to/file.py:function or "
+                             "package.module:function (importing the file or module runs its code)")
+    parser.add_argument("--input-shape", default=None,
+                        help="C,H,W of one sample of the model sources, such as 3,224,224 (required with "
+                             "one)")
+    parser.add_argument("--num-classes", type=int, default=1000,
+                        help="classes of a torchvision:<builder> source's classifier (default: 1000)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="weights of the one model source: a state_dict, or a dict holding one under "
+                             "'state_dict' or 'model' (loaded with weights_only; default: random weights)")
+    parser.add_argument("--exclude", default=None,
+                        help="regular expression of layer names a model source keeps dense besides its "
+                             "classifier")
     parser.add_argument("--ratios", type=_ratios, default=STUDY_RATIOS,
                         help="comma-separated pruning ratios in percent (default: the study's ten)")
     parser.add_argument("--out", type=Path, default=Path("runs/latest"), help="output directory")
@@ -111,7 +125,9 @@ def run_config(args: argparse.Namespace) -> RunConfig:
                      schedule=args.schedule, tolerance=args.tolerance, methods=args.methods,
                      recoveries=args.recoveries, finetune_epochs=args.finetune_epochs,
                      compare_ratios=args.compare_ratios, latency_ratios=args.latency_ratios,
-                     codebook_bits=args.codebook_bits)
+                     codebook_bits=args.codebook_bits, num_classes=args.num_classes,
+                     checkpoint=args.checkpoint, exclude=args.exclude,
+                     input_shape=None if args.input_shape is None else parse_input_shape(args.input_shape))
 
 
 def measure_config(args: argparse.Namespace):

@@ -46,7 +46,8 @@ def export_artifact(fmt: Format, pruned: PrunedModel, directory: Path, data: Eva
         raise RuntimeError(f"{path}: logits differ from the pruned model by {diff:.3g} > {allowed:.3g}")
     accuracy = top1_accuracy(logits if fmt.lossy else pruned.reference, data.y)
     entry = ArtifactEntry.from_digest(fmt.name, fmt.filename, digest.result(),
-                                      artifact_sparsity(fmt.kind, loaded, path), diff, accuracy, keep)
+                                      artifact_sparsity(fmt.kind, loaded, path, pruned.name), diff, accuracy,
+                                      keep)
     if not keep:
         path.unlink()
     return entry
@@ -84,7 +85,7 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
              "sparse_formats": pruned.sparse_formats, "calibration": pruned.calibration.note,
              "codebook_bits": pruned.codebook_bits, "parameters": parameter_count(pruned.dense), "macs": pruned.macs,
              "format_versions": format_versions(names)}
-    manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense),
+    manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense, pruned.name),
                               fp32_reference_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
                               extra)
     write_manifest(directory, manifest)

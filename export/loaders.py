@@ -25,7 +25,7 @@ from export.packed import header_state, read_header, unpack_state
 from export.sparse import LAYOUTS, densify, read_sparse_file
 from prune.errors import ArtifactError
 from prune.io import torch_load
-from prune.models import build_model, prunable_layers
+from prune.models import arch_layers, build_model
 from prune.pruning import check_state_shapes
 from prune.structured import rebuild
 
@@ -77,11 +77,11 @@ def masked_module(model_name: str, state: dict[str, torch.Tensor], source: str) 
     """prune.pruning.masked_model without initialising weights that the state then replaces (0.2 s per ResNet-50)."""
     with torch.device("meta"):
         model = build_model(model_name)
-        for _, module in prunable_layers(model):
+        for _, module in arch_layers(model, model_name):
             torch_prune.identity(module, "weight")
     check_state_shapes(model.state_dict(), state, source, model_name)
     model.load_state_dict(state, assign=True)
-    for _, module in prunable_layers(model):  # what the forward pre-hook computes, so `weight` is current now
+    for _, module in arch_layers(model, model_name):  # as the forward pre-hook does: `weight` is current
         module.weight = module.weight_orig * module.weight_mask
     return model.eval()
 

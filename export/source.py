@@ -17,7 +17,7 @@ from export.verify import torch_logits
 from prune.config import STUDY, Variant, pruned_path
 from prune.errors import ArtifactError
 from prune.io import load_checkpoint
-from prune.models import example_input, prunable_layers
+from prune.models import arch_layers, example_input
 from prune.pruning import is_masked, loaded_masks, make_permanent
 from prune.structured import macs
 
@@ -91,10 +91,10 @@ def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, varia
     if config.get("model", model) != model:
         raise ArtifactError(f"{path}: checkpoint of model {config['model']!r}, expected {model}; rerun prune")
     module = state_module(loaded_masks(state), model, str(path))
-    if not is_masked(module):
+    if not is_masked(module, model):
         return PrunedModel(model, ratio, None, torch_logits(module, images), module, (), variant, calibration)
     masked_state = module.state_dict()  # keeps weight_orig/weight_mask alive after prune.remove drops them
     reference = torch_logits(module, images)
-    dense = make_permanent(module).eval()
-    pruned_keys = tuple(f"{name}.weight" for name, _ in prunable_layers(dense))
+    dense = make_permanent(module, model).eval()
+    pruned_keys = tuple(f"{name}.weight" for name, _ in arch_layers(dense, model))
     return PrunedModel(model, ratio, masked_state, reference, dense, pruned_keys, variant, calibration)

@@ -17,7 +17,7 @@ from export.exporter import artifact_dir, export_job
 from export.formats import FORMATS
 from export.source import require_pruned
 from prune.config import RunConfig, Variant, ratio_tag
-from prune.models import build_model, parameter_count
+from prune.models import ModelSpec, add_resolved, build_model, get_model_spec, is_source, parameter_count
 from prune.presets import eval_limit
 
 __all__ = ["artifact_dir", "run_export", "summary_table", "worker_count"]
@@ -38,8 +38,11 @@ def worker_count(cfg: RunConfig) -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1, len(export_jobs(cfg))))
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, sources: tuple[ModelSpec, ...]) -> None:
+    """Set the worker's threads and make the run's model sources known to it by name."""
     torch.set_num_threads(threads)
+    for spec in sources:
+        add_resolved(spec)
 
 
 Cell = tuple[str, Variant, float]  # model, variant, ratio
@@ -93,7 +96,9 @@ def _run_parallel(cfg: RunConfig, jobs: list[Cell], workers: int) -> Iterator[tu
     order = sorted(jobs, key=lambda job: (-sizes[job[0]], job[2], job[1]))
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
+    sources = tuple(get_model_spec(model) for model in cfg.models if is_source(model))
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(threads, sources)) as pool:
         futures: dict[Future, Cell] = {
             pool.submit(export_job, cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed,
                         eval_limit(cfg.preset, model), variant, cfg.is_timed(model, variant, ratio), cfg.tolerance,

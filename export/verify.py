@@ -89,8 +89,8 @@ def allowed_diff(reference: torch.Tensor, count: int) -> float:
     return TOLERANCE * max(1.0, reference[:count].abs().max().item())
 
 
-def artifact_sparsity(kind: str, loaded: object, path: Path) -> float:
-    """Percent zeros over the pruned weights as the loaded artifact holds them."""
+def artifact_sparsity(kind: str, loaded: object, path: Path, arch: str) -> float:
+    """Percent zeros over the pruned weights of architecture `arch` as the loaded artifact holds them."""
     if kind == "onnx":
         return pruned_sparsity(onnx.load(path))
-    return global_sparsity(loaded)
+    return global_sparsity(loaded, arch)

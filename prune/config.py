@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from prune.errors import UsageError
-from prune.models import get_model_spec
+from prune.models import get_model_spec, is_source
 from prune.presets import DEFAULT_RECOVERIES, get_preset
 from prune.registry import position
+from prune.sources import ModelSource, register_source
+from prune.user_checkpoint import load_user_checkpoint
 
 STUDY_RATIOS: tuple[float, ...] = (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)  # percent of each prunable layer zeroed
 SCHEDULES = ("oneshot", "iterative")
@@ -72,8 +75,15 @@ class RunConfig:
     compare_ratios: tuple[float, ...] | None = None  # ratios of every variant but the study's; None: the preset's
     latency_ratios: tuple[float, ...] | None = None  # the study's ratios timed; None: the preset's (0 always is)
     codebook_bits: int | None = None  # index bits of the codebook format; None: the fewest within tolerance
+    # model sources (prune.sources) among `models`: their example input, a torchvision builder's classes, the
+    # weights of the one source (else random), and the layers they keep dense besides the classifier
+    input_shape: tuple[int, int, int] | None = None  # (C, H, W); required when `models` holds a source
+    num_classes: int = 1000  # torchvision's default
+    checkpoint: Path | None = None
+    exclude: str | None = None  # regular expression of layer names (re.search)
 
     def __post_init__(self) -> None:
+        self._resolve_sources()
         for name in self.models:
             get_model_spec(name)
         if not self.models:
@@ -103,6 +113,32 @@ class RunConfig:
         if self.tolerance < 0:
             raise UsageError(f"tolerance {self.tolerance:g} is negative; pass accuracy points >= 0")
 
+    def _resolve_sources(self) -> None:
+        """Build each model source once, check its input shape (and the checkpoint's keys and shapes) and make
+        it known by name to every stage of this process, before anything runs."""
+        sources = [name for name in self.models if is_source(name)]
+        if (self.checkpoint or self.exclude or self.input_shape) and not sources:
+            raise UsageError("--input-shape, --checkpoint and --exclude apply to model sources only; pass "
+                             "one in --models, such as torchvision:mobilenet_v3_small")
+        if self.checkpoint is not None and len(sources) != 1:
+            raise UsageError(f"--checkpoint holds one model's weights; --models names {len(sources)} sources")
+        for name in sources:
+            spec = register_source(self.model_source(name))
+            if self.checkpoint is not None:
+                load_user_checkpoint(spec.build(), self.checkpoint, f"model {name!r}")
+        named: dict[str, str] = {}
+        for name in self.models:
+            other = named.setdefault(safe_dirname(name), name)
+            if other != name:
+                raise UsageError(f"models {other!r} and {name!r} would both write under "
+                                 f"{safe_dirname(name)!r}; rename one file or function")
+
+    def model_source(self, name: str) -> ModelSource:
+        """The model source `name` of `models` with the options that shape it."""
+        if self.input_shape is None:
+            raise UsageError(f"model {name!r} needs --input-shape C,H,W, such as 3,224,224")
+        return ModelSource(name, self.input_shape, self.num_classes, self.exclude)
+
     def variants(self, model: str) -> dict[Variant, tuple[float, ...]]:
         """Every method x recovery of the run on `model` with its ratios, the study's first.
 
@@ -130,6 +166,16 @@ class RunConfig:
                 for k, v in asdict(self).items()}
 
 
+def safe_dirname(name: str) -> str:
+    """`name` as a single directory name: separators, ':' and other characters become '-', '..' and leading
+    dots go, so a model source cannot point outside --out (torchvision:resnet50 -> torchvision-resnet50)."""
+    parts = (re.sub(r"\.{2,}", ".", part).strip(".-") for part in re.split(r"[^A-Za-z0-9_.-]+", name))
+    safe = "-".join(part for part in parts if part)
+    if not safe:
+        raise UsageError(f"model {name!r} gives no directory name; name the file and function with letters")
+    return safe
+
+
 def ratio_tag(ratio: float) -> str:
     """Directory/file tag of a ratio: 90 -> 'r90', 99.5 -> 'r99.5'."""
     return f"r{ratio:g}"
@@ -137,19 +183,20 @@ def ratio_tag(ratio: float) -> str:
 
 def variant_dir(root: Path, model: str, variant: Variant) -> Path:
     """`root`/model for the study's variant (the layout before methods existed), else `root`/model/<tag>."""
-    return Path(root) / model if variant.is_study else Path(root) / model / variant.tag
+    directory = Path(root) / safe_dirname(model)
+    return directory if variant.is_study else directory / variant.tag
 
 
 def checkpoint_path(out: Path, model: str) -> Path:
     """Trained dense weights of `model`."""
-    return Path(out) / "checkpoints" / f"{model}.pt"
+    return Path(out) / "checkpoints" / f"{safe_dirname(model)}.pt"
 
 
 def sweep_path(out: Path, model: str, variant: Variant = STUDY) -> Path:
     """Per-ratio records of the pruning sweep of `model` under `variant`."""
     if variant.is_study:
-        return Path(out) / "sweep" / f"{model}.json"
-    return Path(out) / "sweep" / model / f"{variant.tag}.json"
+        return Path(out) / "sweep" / f"{safe_dirname(model)}.json"
+    return Path(out) / "sweep" / safe_dirname(model) / f"{variant.tag}.json"
 
 
 def pruned_path(out: Path, model: str, ratio: float, variant: Variant = STUDY) -> Path:

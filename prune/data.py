@@ -95,12 +95,15 @@ def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...])
     return add
 
 
-def get_dataset(name: str) -> DatasetSpec:
-    """Look a dataset up by name; an unknown name is a UsageError listing the valid ones."""
+def get_dataset(name: str | None) -> DatasetSpec:
+    """Look a dataset up by name; an unknown name is a UsageError listing the valid ones, None (a model
+    source's: prunebench cannot read its data yet) is DatasetUnavailable."""
+    if name is None:
+        raise DatasetUnavailable("no dataset: prunebench cannot read a model source's data yet")
     return lookup(DATASETS, "dataset", name)
 
 
-def load_splits(dataset: str, data_dir: Path, download: bool = False, train_limit: int | None = None,
+def load_splits(dataset: str | None, data_dir: Path, download: bool = False, train_limit: int | None = None,
                 test_limit: int | None = None) -> Splits:
     """Both splits of `dataset` (optionally only the first samples of each); raises DatasetUnavailable."""
     spec = get_dataset(dataset)
@@ -109,7 +112,7 @@ def load_splits(dataset: str, data_dir: Path, download: bool = False, train_limi
     return Splits(train, test, spec)
 
 
-def load_test_tensors(dataset: str, data_dir: Path, download: bool = False) -> TestSet:
+def load_test_tensors(dataset: str | None, data_dir: Path, download: bool = False) -> TestSet:
     """The whole normalised test split of `dataset`; raises DatasetUnavailable when it is not on disk."""
     spec = get_dataset(dataset)
     test = spec.load(Path(data_dir), download, False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,15 @@ def _file_mode() -> int:
 
 FILE_MODE = _file_mode()
 FULL_DISK_BYTES = 1 << 20  # free space under which a failed write is put down to a full disk
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _disk_full(exc: Exception, directory: Path) -> bool:

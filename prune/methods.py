@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from prune.models import example_input, prunable_layers
+from prune.classifier import WEIGHTED
+from prune.models import arch_layers, classifier_name, example_input, get_model_spec
 from prune.pruning import prune_l1
 from prune.registry import add_entry, lookup
 from prune.structured import prune_structured
@@ -52,14 +53,14 @@ def get_method(name: str) -> Method:
 @register_method("l1-unstructured", "the study's: each prunable layer loses `ratio` % of its weights, smallest "
                                     "|w| first")
 def l1_unstructured(model: nn.Module, ratio: float, previous: float, name: str) -> nn.Module:
-    return prune_l1(model, ratio)
+    return prune_l1(model, ratio, name)
 
 
 @register_method("global-l1", "one |w| threshold over every prunable layer together (torch's "
                               "global_unstructured): `ratio` % of all their weights, unevenly per layer")
 def global_l1(model: nn.Module, ratio: float, previous: float, name: str) -> nn.Module:
     """Zero `ratio` percent of all prunable weights together, composing with masks already in place."""
-    layers = [module for _, module in prunable_layers(model)]
+    layers = [module for _, module in arch_layers(model, name)]
     total = sum(module.weight.numel() for module in layers)
     pruned = sum(int((module.weight_mask == 0).sum()) for module in layers if hasattr(module, "weight_mask"))
     torch_prune.global_unstructured([(module, "weight") for module in layers], torch_prune.L1Unstructured,
@@ -73,9 +74,8 @@ def global_l1(model: nn.Module, ratio: float, previous: float, name: str) -> nn.
 def l1_structured(model: nn.Module, ratio: float, previous: float, name: str) -> nn.Module:
     """Keep (100 - ratio) % of the original channels: from a model already at `previous`, remove the step."""
     step = 100 * (1 - (100 - ratio) / (100 - previous))
-    return prune_structured(model, step, example_input(name, 1), classifier_name(model))
-
-
-def classifier_name(model: nn.Module) -> str:
-    """The module name of the final classifier (the last Linear), which keeps all its outputs."""
-    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)][-1]
+    classifier = get_model_spec(name).classifier or classifier_name(model)
+    pruned = {layer for layer, _ in arch_layers(model, name)}
+    kept = tuple(layer for layer, module in model.named_modules()  # what --exclude keeps dense
+                 if isinstance(module, WEIGHTED) and layer not in pruned and layer != classifier)
+    return prune_structured(model, step, example_input(name, 1), classifier, kept)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18, resnet50
 
+from prune.errors import UsageError
 from prune.registry import add_entry, lookup
 
 
@@ -17,13 +19,21 @@ class ModelSpec:
     """What the pipeline needs to know about an architecture besides its constructor."""
 
     name: str
-    build: Callable[[], nn.Module]
-    dataset: str  # registry name in prune.data: "mnist" or "cifar10"
+    build: Callable[[], nn.Module]  # picklable for a model source, so a child process can rebuild it
+    dataset: str | None  # registry name in prune.data ("mnist", "cifar10"); None: no data given for a source
     input_shape: tuple[int, int, int]  # (C, H, W) of one sample
     num_classes: int = 10
+    classifier: str | None = None  # module name of the layer giving the logits; None: the last Linear
+    exclude: str | None = None  # regular expression (re.search) of further layer names kept dense
+    source: str | None = None  # the model source (prune.sources) it was resolved from; None: the registry's
+
+    def prunable_layers(self, model: nn.Module) -> list[tuple[str, nn.Module]]:
+        """The layers of `model` (built from this spec) that are pruned."""
+        return prunable_layers(model, self.classifier, self.exclude)
 
 
 MODELS: dict[str, ModelSpec] = {}
+RESOLVED: dict[str, ModelSpec] = {}  # model sources resolved in this process (prune.sources), by source
 
 
 def register_model(name: str, dataset: str, input_shape: tuple[int, int, int]):
@@ -36,9 +46,23 @@ def register_model(name: str, dataset: str, input_shape: tuple[int, int, int]):
     return add
 
 
+def is_source(name: str) -> bool:
+    """True for a model source (prune.sources), False for a registry name (which never holds ':')."""
+    return ":" in name
+
+
+def add_resolved(spec: ModelSpec) -> None:
+    """Make a resolved model source known to get_model_spec in this process (a child process adds the spec it
+    was sent); the same source resolved with other options is a UsageError."""
+    known = RESOLVED.setdefault(spec.name, spec)
+    if known != spec:
+        raise UsageError(f"model {spec.name!r} given twice with different input shapes, classes or --exclude")
+
+
 def get_model_spec(name: str) -> ModelSpec:
-    """Look a model up by name; an unknown name is a UsageError listing the valid ones."""
-    return lookup(MODELS, "model", name)
+    """Look a model up by name (a registry name or a resolved source); an unknown name is a UsageError listing
+    the valid ones."""
+    return RESOLVED[name] if name in RESOLVED else lookup(MODELS, "model", name)
 
 
 def build_model(name: str) -> nn.Module:
@@ -46,11 +70,24 @@ def build_model(name: str) -> nn.Module:
     return get_model_spec(name).build()
 
 
-def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every Conv2d and Linear in module order except the final classifier (the last Linear), as the study prunes."""
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    classifier = max(i for i, (_, m) in enumerate(layers) if isinstance(m, nn.Linear))
-    return layers[:classifier] + layers[classifier + 1 :]
+def classifier_name(model: nn.Module) -> str:
+    """The module name of the last Linear: the study's models' classifier (prune.classifier finds any)."""
+    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)][-1]
+
+
+def prunable_layers(model: nn.Module, classifier: str | None = None,
+                    exclude: str | None = None) -> list[tuple[str, nn.Module]]:
+    """Every Conv2d and Linear in module order except the classifier (by module name; None: the last Linear,
+    as the study prunes) and those whose name matches the regular expression `exclude`."""
+    head = classifier_name(model) if classifier is None else classifier
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+            and n != head and not (exclude and re.search(exclude, n))]
+
+
+def arch_layers(model: nn.Module, arch: str | None = None) -> list[tuple[str, nn.Module]]:
+    """The prunable layers of `model`, built from the architecture `arch` (a registry name or a resolved model
+    source, whose classifier and --exclude decide); None: every Conv2d and Linear but the last Linear."""
+    return prunable_layers(model) if arch is None else get_model_spec(arch).prunable_layers(model)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from prune.models import is_source
 from prune.registry import lookup
 
 LR_SCHEDULES = ("onecycle", "cosine")
@@ -57,15 +58,17 @@ class Preset:
     name: str
     description: str
     train: dict[str, TrainSettings]  # model name -> settings
+    source: TrainSettings  # the settings of every model source (prune.sources), a model outside the registry
 
     def settings(self, model: str) -> TrainSettings:
-        """The training settings of `model` under this preset."""
-        return self.train[model]
+        """The training settings of `model` (a registry name or a model source) under this preset."""
+        return self.source if is_source(model) else self.train[model]
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
         return {"name": self.name, "description": self.description,
-                "train": {model: settings.to_dict() for model, settings in self.train.items()}}
+                "train": {model: settings.to_dict() for model, settings in self.train.items()},
+                "source": self.source.to_dict()}
 
 
 def _lenet(**kwargs) -> TrainSettings:
@@ -85,13 +88,18 @@ def _resnet(**kwargs) -> TrainSettings:
 QUICK_RESNET = {"epochs": 2, "train_limit": 1024, "test_limit": 256, "batch_size": 32, "lr": 0.05,
                 "compare_ratios": (50,), "compare_recoveries": ("none", "bn"), "latency_ratios": (0, 90, 99)}
 
+# A model source gets the ResNets' recipe, and no recovery by default: bn and finetune need training images,
+# which prunebench cannot read for a model source yet.
+SOURCE_RECOVERIES = ("none",)
+
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         "smoke", "seconds, for tests and CI: one epoch on a few hundred images, accuracy meaningless",
         {"lenet300_100": _lenet(epochs=1, train_limit=256, test_limit=256),
          "lenet5": _lenet(epochs=1, train_limit=256, test_limit=256),
          "resnet18": _resnet(epochs=1, train_limit=64, test_limit=64),
-         "resnet50": _resnet(epochs=1, train_limit=64, test_limit=64)}),
+         "resnet50": _resnet(epochs=1, train_limit=64, test_limit=64)},
+        _resnet(epochs=1, train_limit=64, test_limit=64, compare_recoveries=SOURCE_RECOVERIES)),
     "quick": Preset(
         "quick", "the default: LeNets to ~97% on MNIST (or the 4,000 embedded digits) in seconds of CPU; "
                  "ResNets 2 epochs on 1,024 CIFAR-10 images (offline: the embedded digits), tested on 256 (far "
@@ -100,14 +108,16 @@ PRESETS: dict[str, Preset] = {
          # lr 0.1 diverges (Caffe LeNet-5: no ReLU after convs)
          "lenet5": _lenet(epochs=4, max_shift=1, finetune_epochs=3),
          "resnet18": _resnet(**QUICK_RESNET),
-         "resnet50": _resnet(**{**QUICK_RESNET, "lr": 0.02})}),
+         "resnet50": _resnet(**{**QUICK_RESNET, "lr": 0.02})},
+        _resnet(**{**QUICK_RESNET, "compare_recoveries": SOURCE_RECOVERIES})),
     "paper": Preset(
         "paper", "the study's protocol on full datasets (GPU): LeNets 20 epochs, ResNets 200 epochs of SGD "
                  "with cosine decay, crops and flips",
         {"lenet300_100": _lenet(epochs=20, finetune_epochs=5),
          "lenet5": _lenet(epochs=20, finetune_epochs=5),
          "resnet18": _resnet(epochs=200, lr_schedule="cosine", finetune_epochs=20),
-         "resnet50": _resnet(epochs=200, lr_schedule="cosine", finetune_epochs=20)}),
+         "resnet50": _resnet(epochs=200, lr_schedule="cosine", finetune_epochs=20)},
+        _resnet(epochs=200, lr_schedule="cosine", finetune_epochs=20, compare_recoveries=SOURCE_RECOVERIES)),
 }
 
 

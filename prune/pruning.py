@@ -7,16 +7,17 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from prune.errors import ArtifactError
-from prune.models import build_model, prunable_layers
+from prune.models import arch_layers, build_model
 
 
-def prune_l1(model: nn.Module, ratio: float) -> nn.Module:
-    """Zero `ratio` percent of every prunable weight by magnitude, in place, leaving PyTorch's masks and hooks.
+def prune_l1(model: nn.Module, ratio: float, arch: str | None = None) -> nn.Module:
+    """Zero `ratio` percent of every prunable weight of `model` (of architecture `arch`, see
+    prune.models.arch_layers) by magnitude, in place, leaving PyTorch's masks and hooks.
 
     On an already pruned model the new mask composes with the old one (PyTorch's PruningContainer), so the
     iterative schedule reaches `ratio` of the *original* weights by pruning only the shortfall.
     """
-    for _, module in prunable_layers(model):
+    for _, module in arch_layers(model, arch):
         total = module.weight.numel()
         target = round(total * ratio / 100)
         already = total - int(torch.count_nonzero(module.weight_mask)) if hasattr(module, "weight_mask") else 0
@@ -24,31 +25,31 @@ def prune_l1(model: nn.Module, ratio: float) -> nn.Module:
     return model
 
 
-def layer_sparsity(model: nn.Module) -> dict[str, float]:
+def layer_sparsity(model: nn.Module, arch: str | None = None) -> dict[str, float]:
     """Percent of zeros in each prunable layer's effective weight, by module name."""
     return {name: 100.0 * (1 - torch.count_nonzero(m.weight).item() / m.weight.numel())
-            for name, m in prunable_layers(model)}
+            for name, m in arch_layers(model, arch)}
 
 
-def global_sparsity(model: nn.Module) -> float:
+def global_sparsity(model: nn.Module, arch: str | None = None) -> float:
     """Percent of zeros over all prunable weights together."""
-    layers = [m for _, m in prunable_layers(model)]
+    layers = [m for _, m in arch_layers(model, arch)]
     zeros = sum(m.weight.numel() - torch.count_nonzero(m.weight).item() for m in layers)
     return 100.0 * zeros / sum(m.weight.numel() for m in layers)
 
 
-def is_masked(model: nn.Module) -> bool:
+def is_masked(model: nn.Module, arch: str | None = None) -> bool:
     """True while PyTorch's pruning re-parametrisation (weight_orig, weight_mask, pre-hook) is in place."""
-    return any(torch_prune.is_pruned(m) for _, m in prunable_layers(model))
+    return any(torch_prune.is_pruned(m) for _, m in arch_layers(model, arch))
 
 
-def make_permanent(model: nn.Module) -> nn.Module:
+def make_permanent(model: nn.Module, arch: str | None = None) -> nn.Module:
     """prune.remove on every pruned layer: plain `weight` parameters with the zeros in place, no hooks.
 
     The zeros are made +0.0: prune.remove multiplies by the mask, leaving -0.0 wherever it pruned a negative weight
     (about half the zeros), a sign that is no part of the pruned model yet costs a lossless format a bit per zero.
     """
-    for _, module in prunable_layers(model):
+    for _, module in arch_layers(model, arch):
         if torch_prune.is_pruned(module):
             torch_prune.remove(module, "weight")
             with torch.no_grad():
@@ -75,12 +76,12 @@ def masked_model(name: str, state_dict: dict[str, torch.Tensor], source: str = "
     Every tensor's shape is checked against the architecture first; a mismatch is an ArtifactError naming `source`.
     """
     model = build_model(name)
-    for _, module in prunable_layers(model):
+    for _, module in arch_layers(model, name):
         torch_prune.identity(module, "weight")
     expected = model.state_dict()
     check_state_shapes(expected, state_dict, source, name)
     model.load_state_dict(state_dict)
-    for _, module in prunable_layers(model):
+    for _, module in arch_layers(model, name):
         module.weight = module.weight_orig * module.weight_mask  # what torch's pre-hook sets, before any forward
     return model.eval()
 

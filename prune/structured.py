@@ -16,13 +16,14 @@ from prune.models import ModelSpec, get_model_spec
 from prune.pruning import check_state_shapes
 
 
-def prune_structured(model: nn.Module, ratio: float, example: torch.Tensor, classifier: str) -> nn.Module:
+def prune_structured(model: nn.Module, ratio: float, example: torch.Tensor, classifier: str,
+                     kept: tuple[str, ...] = ()) -> nn.Module:
     """A copy of `model` with `ratio` percent of each coupled channel group removed, lowest group L1 norm first.
 
     A group is a Conv2d/Linear's outputs with everything the dependency graph ties to them (BatchNorm, the next
     layers' inputs, residual adds); it keeps round(channels * (100 - ratio) / 100) channels, at least one,
-    ranked by the sum of |w| over the whole group. The `classifier` module keeps all its outputs, and `model`
-    itself is left untouched.
+    ranked by the sum of |w| over the whole group. The `classifier` module and the `kept` ones (--exclude)
+    keep all their outputs, and `model` itself is left untouched.
     """
     if not 0 <= ratio < 100:
         raise UsageError(f"ratio {ratio:g} outside [0, 100); pass a percentage such as 50")
@@ -38,11 +39,12 @@ def prune_structured(model: nn.Module, ratio: float, example: torch.Tensor, clas
                              "handles plain and depthwise convolutions only")
     if ratio > 0:
         with torch.enable_grad():  # the dependency graph is traced through autograd's grad_fn chain
-            _remove_lowest_l1_channels(pruned, example, ratio, head)
+            _remove_lowest_l1_channels(pruned, example, ratio, [head, *map(pruned.get_submodule, kept)])
     return pruned.train(model.training)  # tracing switched the copy to eval mode
 
 
-def _remove_lowest_l1_channels(model: nn.Module, example: torch.Tensor, ratio: float, head: nn.Module) -> None:
+def _remove_lowest_l1_channels(model: nn.Module, example: torch.Tensor, ratio: float,
+                               ignored: list[nn.Module]) -> None:
     """Rank every group's channels by L1 norm first, then remove the lowest of each, in place.
 
     Torch-Pruning's BasePruner keeps int(channels * (1 - ratio)) and, where that is 0, silently leaves the group
@@ -51,7 +53,7 @@ def _remove_lowest_l1_channels(model: nn.Module, example: torch.Tensor, ratio: f
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
     importance = tp.importance.GroupMagnitudeImportance(p=1, group_reduction="sum", normalizer=None)
     plan: list[tuple[tp.Group, list[int]]] = []
-    for group in graph.get_all_groups(ignored_layers=[head], root_module_types=[nn.Conv2d, nn.Linear]):
+    for group in graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]):
         scores = importance(group)  # (channels,): sum of |w| over every weight each channel touches
         keep = max(1, round(len(scores) * (100 - ratio) / 100))
         plan.append((group, torch.argsort(scores, stable=True)[: len(scores) - keep].tolist()))

@@ -9,7 +9,6 @@ the run with a message).
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -26,18 +25,20 @@ from torch import nn
 from prune.config import STUDY, RunConfig, Variant, checkpoint_path, pruned_path, sweep_path
 from prune.data import Splits
 from prune.errors import DatasetUnavailable, UsageError
-from prune.io import load_checkpoint, read_json, save_checkpoint, write_json
+from prune.io import file_sha256, load_checkpoint, read_json, save_checkpoint, write_json
 from prune.methods import Method, get_method
-from prune.models import build_model, example_input, prunable_layers
+from prune.models import arch_layers, build_model, example_input, is_source
 from prune.presets import get_preset
 from prune.pruning import global_sparsity, layer_sparsity, loaded_masks, masked_model, saved_masks
 from prune.recovery import Recovery, RecoveryContext, get_recovery
+from prune.sources import source_identity
 from prune.structured import load_structured, macs
 from prune.train import (IDENTITY_KEYS, checkpoint_identity, ensure_checkpoint, evaluate,
                          load_dense_checkpoint, resolve_device, same_identity, training_splits)
+from prune.user_checkpoint import load_user_checkpoint
 
 SWEEP_IDENTITY_KEYS = ("model", "preset", "seed", "schedule", "dataset", "dense_sha256", "method", "recovery",
-                       "finetune_epochs")  # equal: reuse
+                       "finetune_epochs", "source")  # equal: reuse
 UNTRAINED = "untrained"  # dense_sha256 of seeded random weights
 PRUNE_WORKERS = 2  # oneshot ratios pruned concurrently: torch's L1 ranking (topk) barely uses a second core
 
@@ -53,18 +54,14 @@ class Dense:
     note: str | None  # why the pruned models' accuracy is None
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def dense_model(cfg: RunConfig, model: str, splits: Splits | None, reason: str | None, device: torch.device,
                 console: Console) -> Dense:
-    """The trained checkpoint (trained first if missing); without data, a matching one or random weights."""
+    """The user's weights of a model source (--checkpoint); the trained checkpoint (trained first if missing);
+    without data, a matching one or random weights."""
+    if cfg.checkpoint is not None and is_source(model):
+        module = load_user_checkpoint(build_model(model), cfg.checkpoint, f"model {model!r}").eval()
+        note = f"weights of {cfg.checkpoint}: {reason}"
+        return Dense(module, True, None, file_sha256(cfg.checkpoint), note)
     path = checkpoint_path(cfg.out, model)
     if splits is not None:
         module, config = ensure_checkpoint(cfg, model, splits, device, console)
@@ -104,7 +101,9 @@ def start_sweep(cfg: RunConfig, model: str, splits: Splits | None, dense: Dense,
              "tolerance": cfg.tolerance, "dataset": splits.describe() if splits else None,
              "accuracy_note": dense.note, "trained": dense.trained, "dense_accuracy": dense.accuracy,
              "best_ratio": None, "dense_sha256": dense.sha256,
-             "train": get_preset(cfg.preset).settings(model).to_dict(), "records": []}
+             "train": get_preset(cfg.preset).settings(model).to_dict(),
+             "source": source_identity(cfg.model_source(model), cfg.checkpoint) if is_source(model) else None,
+             "records": []}
     path = sweep_path(cfg.out, model, variant)
     if path.exists():
         old = read_json(path)
@@ -146,7 +145,8 @@ def record_ratio(cfg: RunConfig, sweep: dict, pruned: nn.Module, ratio: float,
     config = {"model": model, "ratio": ratio, "method": variant.method, "recovery": variant.recovery,
               "schedule": cfg.schedule, "seed": cfg.seed, "preset": cfg.preset, "dense_sha256": sweep["dense_sha256"]}
     save_checkpoint(path, saved_masks({k: v.detach().cpu() for k, v in pruned.state_dict().items()}), config)
-    return {"ratio": ratio, "sparsity": global_sparsity(pruned), "layer_sparsity": layer_sparsity(pruned),
+    return {"ratio": ratio, "sparsity": global_sparsity(pruned, model),
+            "layer_sparsity": layer_sparsity(pruned, model),
             "parameters": sum(p.numel() for p in pruned.parameters()),
             "macs": macs(pruned, example_input(model, 1).to(device)), "accuracy": accuracy,
             "eval_seconds": seconds, "recovery_note": recovery_note,
@@ -164,7 +164,7 @@ def load_pruned(path: Path, model: str) -> nn.Module:
     if not any(key.endswith("weight_orig") for key in state):
         return load_structured(model, {key: list(t.shape) for key, t in state.items()}, state, str(path))
     module = masked_model(model, state, str(path))
-    for _, layer in prunable_layers(module):
+    for _, layer in arch_layers(module, model):
         layer.weight = layer.weight_orig * layer.weight_mask
     return module
 

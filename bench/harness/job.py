@@ -21,7 +21,7 @@ from bench.harness.latency import RepsPolicy, cuda_clock, measure_latency, measu
 from bench.harness.memory import larger, release_freed_memory, rss_bytes, tracked_peak
 from bench.records import BASELINE_RUNTIME
 from bench.runtimes import Session, get_runtime
-from prune.models import example_input
+from prune.models import ModelSpec, add_resolved, example_input
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Job:
     seed: int  # seeds the timing inputs
     pair: Path | None = None  # the model's dense.pt at ratio 0, timed alongside; None: not exported
     pair_sha256: str | None = None
+    spec: ModelSpec | None = None  # a model source's, so the child knows `model` by name; None: registry
 
 
 def top1_accuracy(session: Session, test_data: Path, batch_size: int) -> float:
@@ -54,6 +55,8 @@ def top1_accuracy(session: Session, test_data: Path, batch_size: int) -> float:
 
 def run_job(job: Job) -> dict:
     """Measure one artifact (runs in the child); a dict of the Record fields a child can know."""
+    if job.spec is not None:
+        add_resolved(job.spec)
     baseline = rss_bytes()
     runtime = get_runtime(job.runtime)
     cuda = runtime.device == "cuda"

@@ -34,10 +34,10 @@ from export.stage import Cell, export_jobs
 from export.loaders import load_torch_model
 from export.manifest import artifact_entry, has_sparse_formats, is_kept, manifest_path, read_manifest
 from export.verify import load_eval_data
-from prune.config import STUDY, RunConfig, Variant, ratio_tag
+from prune.config import STUDY, RunConfig, Variant, ratio_tag, safe_dirname
 from prune.errors import ArtifactError
 from prune.io import torch_save
-from prune.models import MODELS
+from prune.models import MODELS, get_model_spec, is_source
 from prune.presets import eval_limit
 from prune.registry import position
 
@@ -165,7 +165,7 @@ def model_data(cfg: RunConfig, model: str, scratch: Path) -> ModelData:
     check = data.x[:data.verify_count].contiguous().numpy()
     if data.y is None:
         return ModelData(check, None, "none", data.note, None)
-    path = scratch / f"{model}-test.pt"
+    path = scratch / f"{safe_dirname(model)}-test.pt"
     torch_save(path, {"x": data.x.contiguous(), "y": data.y.contiguous()})
     return ModelData(check, path, data.source, None, len(data.y))
 
@@ -241,7 +241,8 @@ class MeasureRun:
         job = Job(model, runtime.name, artifact_dir(self.cfg.out, model, ratio, variant) / entry["file"],
                   entry["sha256"],
                   self.settings.threads, self.settings.batch_sizes[model], self.settings.reps, data.check_input,
-                  reference, data.test_data, self.cfg.seed, *pair)
+                  reference, data.test_data, self.cfg.seed, *pair,
+                  spec=get_model_spec(model) if is_source(model) else None)
         result = run_in_child(run_job, job, timeout=self.settings.child_timeout_s)
         return build_record(model, ratio, runtime, manifest, data, self.settings.threads, result)
 
@@ -266,7 +267,7 @@ class MeasureRun:
 def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[Record]:
     """Measure every model x ratio x runtime of the run, write results.json/csv after each model, print a line."""
     runtimes = [get_runtime(name) for name in select_runtimes(mcfg.runtimes, cfg.device)]
-    settings = resolve_settings(cfg.preset, mcfg)
+    settings = resolve_settings(cfg.preset, mcfg, tuple(m for m in cfg.models if is_source(m)))
     manifests = read_manifests(cfg, runtimes)
     environment = collect_environment(settings)
     config = {**cfg.to_dict(), "runtimes": [rt.name for rt in runtimes]}

@@ -70,9 +70,11 @@ class MeasureSettings:
                 "child_timeout_s": self.child_timeout_s}
 
 
-def resolve_settings(preset_name: str, mcfg: MeasureConfig) -> MeasureSettings:
-    """The settings of `preset_name` for every model, with --batch-size and --threads applied."""
+def resolve_settings(preset_name: str, mcfg: MeasureConfig, sources: tuple[str, ...] = ()) -> MeasureSettings:
+    """The settings of `preset_name` for every registry model and the run's model sources, with --batch-size
+    and --threads applied."""
     preset = get_measure_preset(preset_name)
     threads = mcfg.threads or preset.threads or os.cpu_count() or 1
-    batches = {m: tuple(dict.fromkeys((1, preset.larger_batch(m, mcfg.batch_size)))) for m in MODELS}
+    batches = {m: tuple(dict.fromkeys((1, preset.larger_batch(m, mcfg.batch_size))))
+               for m in dict.fromkeys((*MODELS, *sources))}
     return MeasureSettings(preset.name, threads, batches, preset.reps, preset.child_timeout_s)

@@ -17,6 +17,7 @@ from bench.report.data import RunResults
 from bench.report.tables import UNSTABLE_MEANING, accuracy_images_text, accuracy_notes, fmt_bytes
 from bench.report.verdict import (LATENCY_BATCH, Candidate, is_dense_variant, latency_candidates,
                                   pareto_front, size_candidates)
+from prune.config import safe_dirname
 
 DENSE_MARKER = "*"
 VARIANT_MARKERS = tuple(m for m in MARKERS if m != DENSE_MARKER)  # the star is the dense model's alone
@@ -131,7 +132,7 @@ def plot_tradeoff(results: RunResults, model: str, out_dir: Path, kind: Tradeoff
     caption = _caption_text(results, model, kind, drawn, len(front), left_out)
     fig = _figure(model, kind, drawn, front)
     add_caption(fig, [caption])
-    path = save_png(fig, Path(out_dir) / f"{model}_accuracy_vs_{kind.name}.png")
+    path = save_png(fig, Path(out_dir) / f"{safe_dirname(model)}_accuracy_vs_{kind.name}.png")
     return TradeoffPlot(model, kind.name, path, len(drawn), len(front), left_out, caption)
 
 

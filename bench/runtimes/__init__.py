@@ -19,12 +19,12 @@ from onnx import helper
 from torch import nn
 
 from bench.harness.latency import ComparePolicy
-from bench.runtimes.sparse_ops import (CHOICE_POLICY, LayerClock, choose_layers, module_bytes, set_forms,
+from bench.runtimes.sparse_ops import (CHOICE_POLICY, LayerClock, choose_layers, csr_runs, module_bytes, set_forms,
                                        sparse_layer_from_csr, wall_clock)
 from export.loaders import load_torch_model, onnx_session, read_sparse_weights
 from export.onnx_io import INPUT_NAME, OUTPUT_NAME
 from prune.errors import UsageError
-from prune.models import build_model, example_input, prunable_layers
+from prune.models import arch_layers, build_model, example_input
 from prune.registry import add_entry, lookup
 
 
@@ -178,24 +178,29 @@ def select_runtimes(names: tuple[str, ...] | None, device: str) -> list[str]:
     return [name for name, rt in RUNTIMES.items() if rt.device == "cpu" or device in ("auto", "cuda")]
 
 
-def prunable_names(model_name: str) -> list[str]:
-    """Names of the pruned layers of an architecture (found on a meta-device build: no memory, no init)."""
+def csr_layer_names(model_name: str) -> list[str]:
+    """Names of the pruned layers of an architecture that a CSR form can compute (found on a meta-device
+    build: no memory, no init)."""
     with torch.device("meta"):
-        return [name for name, _ in prunable_layers(build_model(model_name))]
+        return [name for name, layer in arch_layers(build_model(model_name), model_name) if csr_runs(layer)]
 
 
 def sparse_module(state: dict[str, torch.Tensor], model_name: str) -> nn.Module:
-    """A model whose pruned layers are CSR layers holding the file's CSR weights; other tensors as they are."""
+    """A model whose pruned layers are CSR layers holding the file's CSR weights; other tensors as they are.
+    A pruned layer no CSR form computes (a grouped convolution, say) gets its weight densified: it runs
+    dense."""
     with torch.device("meta"):
         model = build_model(model_name)
-    replaced = set()
-    for name, layer in prunable_layers(model):
+    replaced, densified = set(), {}
+    for name, layer in arch_layers(model, model_name):
         prefix = f"{name}."
         weight = state[f"{prefix}weight"]
-        if weight.layout == torch.sparse_csr:
+        if weight.layout == torch.sparse_csr and csr_runs(layer):
             model.set_submodule(name, sparse_layer_from_csr(layer, weight, state.get(f"{prefix}bias")))
             replaced |= {key for key in (f"{prefix}weight", f"{prefix}bias") if key in state}
-    rest = {key: tensor for key, tensor in state.items() if key not in replaced}
+        elif weight.layout == torch.sparse_csr:
+            densified[f"{prefix}weight"] = weight.to_dense().reshape(layer.weight.shape)
+    rest = {key: densified.get(key, tensor) for key, tensor in state.items() if key not in replaced}
     result = model.load_state_dict(rest, strict=False, assign=True)
     if result.unexpected_keys or set(result.missing_keys) != replaced:
         raise RuntimeError(f"{model_name}: {result.missing_keys} / {result.unexpected_keys} left unloaded")
@@ -213,8 +218,13 @@ def open_dense(path: Path, model_name: str, threads: int, device: str, sha256: s
     return TorchSession(load_torch_model(path, model_name, sha256).to(device), device)
 
 
+DENSE_FALLBACK = ("grouped and depthwise convolutions, and padding modes im2col+CSR lacks, run dense (as "
+                  "torch-dense), when a model has any")
+
+
 @register_runtime("torch-sparse", "sparse_csr", cuda=True, notes=(
-    "pruned Linear: CSR torch.sparse.mm; pruned Conv2d: im2col (F.unfold) + CSR torch.sparse.mm",))
+    "pruned Linear: CSR torch.sparse.mm; pruned Conv2d: im2col (F.unfold) + CSR torch.sparse.mm",
+    DENSE_FALLBACK))
 def open_sparse(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
     module = sparse_module(read_sparse_weights(path, model_name, sha256), model_name)
     return TorchSession(module.to(device), device)
@@ -223,11 +233,11 @@ def open_sparse(path: Path, model_name: str, threads: int, device: str, sha256: 
 @register_runtime("torch-auto", "sparse_csr", cuda=True, notes=(
     (f"each pruned layer dense or CSR: CSR only where it took under {CHOICE_POLICY.margin:g}x the dense time, "
      "timed in alternation with it on the layer's own input at the timed batch size (sign test), and only if the "
-     f"whole model then took under {CHOICE_POLICY.margin:g}x all-dense, timed the same way"),))
+     f"whole model then took under {CHOICE_POLICY.margin:g}x all-dense, timed the same way"), DENSE_FALLBACK))
 def open_auto(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
     module = sparse_module(read_sparse_weights(path, model_name, sha256), model_name).to(device)
     clock = wall_clock(torch.cuda.synchronize) if device == "cuda" else wall_clock()
-    return AutoSession(module, device, model_name, prunable_names(model_name), clock)
+    return AutoSession(module, device, model_name, csr_layer_names(model_name), clock)
 
 
 UNPAIRED = ("timed without the dense pair: onnxruntime's intra-op threads keep spinning after a run and made a "

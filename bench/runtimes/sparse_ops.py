@@ -83,7 +83,7 @@ class CsrConv2d(nn.Module):
 
     @classmethod
     def from_dense(cls, layer: nn.Conv2d) -> CsrConv2d:
-        if layer.groups != 1 or not isinstance(layer.padding, tuple) or layer.padding_mode != "zeros":
+        if not csr_runs(layer):
             raise ValueError(f"im2col+CSR supports groups=1, numeric zero padding; got {layer}")
         matrix = layer.weight.detach().reshape(layer.out_channels, -1)
         bias = None if layer.bias is None else layer.bias.detach()
@@ -113,6 +113,14 @@ class CsrConv2d(nn.Module):
 
 
 SPARSE_FORMS: dict[type[nn.Module], type[nn.Module]] = {nn.Linear: CsrLinear, nn.Conv2d: CsrConv2d}
+
+
+def csr_runs(layer: nn.Module) -> bool:
+    """True when a CSR form computes `layer` exactly: a Linear, or a Conv2d with groups=1 and numeric zero
+    padding; grouped and depthwise convolutions, 'same'/'valid' padding and other padding modes run dense."""
+    if isinstance(layer, nn.Conv2d):
+        return layer.groups == 1 and isinstance(layer.padding, tuple) and layer.padding_mode == "zeros"
+    return isinstance(layer, nn.Linear)
 
 
 def sparse_layer(layer: nn.Module) -> nn.Module:

@@ -11,8 +11,8 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from bench.harness.latency import ComparePolicy
-from bench.runtimes.sparse_ops import (CsrConv2d, CsrLinear, LayerClock, choose_layers, form_of, layer_inputs,
-                                       module_bytes, set_forms, sparse_layer, tensor_bytes)
+from bench.runtimes.sparse_ops import (CsrConv2d, CsrLinear, LayerClock, choose_layers, csr_runs, form_of,
+                                       layer_inputs, module_bytes, set_forms, sparse_layer, tensor_bytes)
 
 TOLERANCE = 1e-5
 
@@ -66,6 +66,18 @@ def test_csr_layers_convert_back_to_identical_dense_layers():
 def test_grouped_conv_is_refused():
     with pytest.raises(ValueError, match="groups=1"):
         CsrConv2d.from_dense(nn.Conv2d(4, 4, 3, groups=2))
+
+
+@pytest.mark.parametrize(("layer", "runs"), [
+    (nn.Linear(4, 2), True),
+    (nn.Conv2d(4, 8, 3, stride=2, padding=1, dilation=2), True),
+    (nn.Conv2d(4, 8, 3, groups=2), False),
+    (nn.Conv2d(4, 4, 3, groups=4), False),  # depthwise
+    (nn.Conv2d(4, 8, 3, padding="same"), False),
+    (nn.Conv2d(4, 8, 3, padding=1, padding_mode="reflect"), False),
+])
+def test_csr_runs_only_the_layers_its_forms_compute_exactly(layer, runs):
+    assert csr_runs(layer) is runs
 
 
 def test_module_bytes_counts_csr_values_and_indices():
