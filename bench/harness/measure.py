@@ -137,15 +137,19 @@ def merged(records: list[Record], unchanged: list[Record]) -> list[Record]:
 
 def covered_config(config: dict, records: list[Record], files: list[ArtifactFile]) -> dict:
     """The run config with models, ratios and runtimes set to those the records cover (the report's command);
-    the study's ratios also count those whose files were measured but not timed."""
+    the study's ratios also count those whose files were measured but not timed. Compare ratios and recoveries
+    left to the preset (None) stay so: they differ per model, and no one list reproduces them."""
     study = [r for r in records if record_cell(r)[1].is_study]
     sized = {f.ratio for f in files if Variant(f.method, f.recovery).is_study}
-    return {**config, "models": list(dict.fromkeys(r.model for r in records)),
-            "ratios": sorted({r.ratio for r in study} | sized),
-            "compare_ratios": sorted({r.ratio for r in records if r not in study}) or config.get("compare_ratios"),
-            "methods": list(dict.fromkeys(r.method for r in records)),
-            "recoveries": list(dict.fromkeys(r.recovery for r in records)),
-            "runtimes": list(dict.fromkeys(r.runtime for r in records))}
+    covered = {"models": list(dict.fromkeys(r.model for r in records)),
+               "ratios": sorted({r.ratio for r in study} | sized),
+               "methods": list(dict.fromkeys(r.method for r in records)),
+               "runtimes": list(dict.fromkeys(r.runtime for r in records))}
+    if config.get("compare_ratios") is not None:
+        covered["compare_ratios"] = sorted({r.ratio for r in records if r not in study}) or config["compare_ratios"]
+    if config.get("recoveries") is not None:
+        covered["recoveries"] = list(dict.fromkeys(r.recovery for r in records))
+    return {**config, **covered}
 
 
 def artifact_files(manifests: dict[Cell, dict]) -> list[ArtifactFile]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from bench.harness.measure import COMPARE_RUNTIMES, run_measure
 from bench.report.methods import methods_table
 from bench.report.stage import run_report
 from bench.report.data import load_results
+from report_fixtures import make_record
 from export.exporter import artifact_dir, export_one
 from export.verify import EvalData
 from prune.config import STUDY, RunConfig, Variant, pruned_path
@@ -88,3 +90,15 @@ def test_the_report_shows_the_study_tables_the_methods_and_a_ship_this_line(meas
     assert "Ship this" in console.file.getvalue()
     study_table = text[text.index(f"## {MODEL}"):]
     assert "l1-structured" not in study_table  # the study's own tables hold its variant only
+
+
+def test_the_reproducing_config_keeps_per_model_preset_recoveries_and_compare_ratios():
+    """Left to the preset, they differ per model (the LeNets' none,bn,finetune at 50,90,95, the ResNets' none,bn
+    at 50): the report's command must not freeze one model's lists onto the others."""
+    records = [make_record("lenet5", 0.0, "torch-dense"),
+               replace(make_record("lenet5", 50.0, "torch-dense"), method="global-l1", recovery="finetune")]
+    preset = bench.harness.measure.covered_config({"recoveries": None, "compare_ratios": None}, records, [])
+    given = bench.harness.measure.covered_config({"recoveries": ["none", "finetune"], "compare_ratios": [50, 90]},
+                                                 records, [])
+    assert (preset["recoveries"], preset["compare_ratios"]) == (None, None)
+    assert (given["recoveries"], given["compare_ratios"]) == (["none", "finetune"], [50.0])
