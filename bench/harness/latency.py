@@ -105,29 +105,30 @@ def looped_clock(clock: Clock, loops: int) -> Clock:
     return per_call
 
 
-def autorange(call: Callable[[], object], clock: Clock, seconds: float) -> int:
+def autorange(call: Callable[[], object], clock: Clock, seconds: float) -> tuple[int, float]:
     """timeit's autorange: the first of 1, 2, 5, 10, 20, 50, ... calls whose reading together lasts `seconds`
-    (the trials double as warm-up)."""
+    (the trials double as warm-up), with the seconds per call of that last trial."""
     for loops in (n * 10**exponent for exponent in range(7) for n in (1, 2, 5)):
-        if looped_clock(clock, loops)(call) * loops >= seconds:
+        per_call = looped_clock(clock, loops)(call)
+        if per_call * loops >= seconds:
             break
-    return loops
+    return loops, per_call
 
 
-def sample_loops(call: Callable[[], object], clock: Clock, policy: RepsPolicy, warm_seconds: float | None) -> int:
-    """Calls per sample: one when the last warm-up call (None: none was made) already lasted sample_seconds,
-    else autorange's count."""
-    if warm_seconds is None or warm_seconds >= policy.sample_seconds:
-        return 1
-    return autorange(call, clock, policy.sample_seconds)
+def sample_loops(call: Callable[[], object], clock: Clock, policy: RepsPolicy) -> tuple[int, float]:
+    """(calls per sample, seconds per call), by autorange after the warm-up: sized on the first call, slowed by
+    lazy initialisation, a 0.1 ms forward would stay unlooped and bias its pair's ratio (1.9x against itself in
+    one run). One timed call when sample_seconds is 0."""
+    return autorange(call, clock, policy.sample_seconds if policy.sample_seconds > 0 else 0.0)
 
 
 def measure_latency(call: Callable[[], object], policy: RepsPolicy, clock: Clock = perf_clock,
                     batch: int = 1) -> LatencyStats:
     """Warm up, then time `call` (a forward at `batch` images) with `clock` as `policy` says; their statistics.
-    After the warm-up, calls shorter than sample_seconds are timed in loops (without warm-up, one at a time)."""
-    warm = [clock(call) for _ in range(policy.warmup)]
-    loops = sample_loops(call, clock, policy, warm[-1] if warm else None)
+    After the warm-up, calls shorter than sample_seconds are timed in loops."""
+    for _ in range(policy.warmup):
+        call()
+    loops, _ = sample_loops(call, clock, policy)
     sample = looped_clock(clock, loops)
     samples: list[float] = []
     while not is_done(samples, policy, loops):
@@ -147,11 +148,12 @@ def measure_paired(call: Callable[[], object], baseline: Callable[[], object], p
     sides = (call, baseline)
     warmup = max(1, policy.warmup)
     for _ in range(warmup):
-        warm = [clock(side) for side in sides]
-    loops = [sample_loops(side, clock, policy, seconds) for side, seconds in zip(sides, warm)]
+        for side in sides:
+            side()
+    sized = [sample_loops(side, clock, policy) for side in sides]
+    loops = [n for n, _ in sized]
     clocks = [looped_clock(clock, n) for n in loops]
-    block = [max(1, min(policy.max_reps, int(BLOCK_SECONDS / max(seconds * n, 1e-9))))
-             for seconds, n in zip(warm, loops)]
+    block = [max(1, min(policy.max_reps, int(BLOCK_SECONDS / max(seconds * n, 1e-9)))) for n, seconds in sized]
     samples: tuple[list[float], list[float]] = ([], [])
     while not all(is_done(timed, policy, n) for timed, n in zip(samples, loops)):
         for side, timed, size, sample in zip(sides, samples, block, clocks):

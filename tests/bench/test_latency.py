@@ -45,7 +45,7 @@ def test_stats_flag_a_latency_whose_interquartile_range_exceeds_a_tenth_of_the_m
 
 
 def test_throughput_is_the_batch_in_images_per_second_at_the_median():
-    forward = FakeForward([0.004, 0.008])
+    forward = FakeForward([0.008, 0.004])  # autorange's one-call trial reads the first duration
     policy = RepsPolicy(warmup=0, min_reps=3, max_reps=3, max_seconds=10)
     stats = measure_latency(forward, policy, forward.clock, batch=64)
     assert stats.p50_ms == pytest.approx(4.0)
@@ -55,7 +55,7 @@ def test_throughput_is_the_batch_in_images_per_second_at_the_median():
 def test_warmup_calls_are_made_but_not_timed():
     forward = FakeForward([0.01])
     stats = measure_latency(forward, RepsPolicy(warmup=3, min_reps=4, max_reps=4, max_seconds=10), forward.clock)
-    assert forward.calls == 7
+    assert forward.calls == 3 + 1 + 4  # warm-up, autorange's one-call trial, the timed calls
     assert stats.reps == 4 and stats.warmup == 3
 
 
@@ -75,7 +75,8 @@ def test_noisy_durations_run_to_max_reps_within_the_time_budget():
 def test_time_budget_stops_repetitions_after_min_reps():
     forward = FakeForward([0.1, 0.3])
     policy = RepsPolicy(warmup=0, min_reps=2, max_reps=1000, max_seconds=1.0, target_rel_error=1e-9)
-    assert measure_latency(forward, policy, forward.clock).reps == 6  # 0.1+0.3+0.1+0.3+0.1+0.3 >= 1.0
+    # autorange's trial reads the first 0.1; then 0.3+0.1+0.3+0.1+0.3 >= 1.0
+    assert measure_latency(forward, policy, forward.clock).reps == 5
 
 
 def test_min_reps_run_even_beyond_the_time_budget():
@@ -122,7 +123,7 @@ def test_sub_millisecond_calls_are_timed_in_loops_lasting_the_sample_seconds():
 def test_calls_longer_than_the_sample_seconds_are_timed_one_at_a_time():
     forward = CountingForward([0.002])
     stats = measure_latency(forward, RepsPolicy(warmup=1, min_reps=3, max_reps=3, max_seconds=10), forward.clock)
-    assert stats.loops == 1 and forward.calls == 4
+    assert stats.loops == 1 and forward.calls == 1 + 1 + 3  # warm-up, autorange's one-call trial, three samples
 
 
 def test_time_budget_counts_every_call_of_a_loop():
@@ -178,7 +179,7 @@ def test_paired_timing_alternates_blocks_of_about_ten_milliseconds_of_each_side(
     log: list[str] = []
     policy = RepsPolicy(warmup=1, min_reps=4, max_reps=100, max_seconds=0.02, target_rel_error=0.0)
     own, base = measure_paired(Side("own", 0.004, log), Side("dense", 0.002, log), policy, side_clock)
-    timed = log[2:]  # one warm-up call each, whose times size the blocks
+    timed = log[4:]  # one warm-up call each, then autorange's one-call trial each, whose times size the blocks
     assert timed[:14] == ["own"] * 2 + ["dense"] * 5 + ["own"] * 2 + ["dense"] * 5
     assert (own.p50_ms, base.p50_ms) == (pytest.approx(4.0), pytest.approx(2.0))
 
