@@ -107,19 +107,14 @@ def looped_clock(clock: Clock, loops: int) -> Clock:
 
 def autorange(call: Callable[[], object], clock: Clock, seconds: float) -> tuple[int, float]:
     """timeit's autorange: the first of 1, 2, 5, 10, 20, 50, ... calls whose reading together lasts `seconds`
-    (the trials double as warm-up), with the seconds per call of that last trial."""
+    (the trials double as warm-up), with the seconds per call of that last trial. Run after the warm-up: sized on
+    a first call, slowed by lazy initialisation, a 0.1 ms forward stayed unlooped and came out 1.9x its looped
+    pair."""
     for loops in (n * 10**exponent for exponent in range(7) for n in (1, 2, 5)):
         per_call = looped_clock(clock, loops)(call)
         if per_call * loops >= seconds:
             break
     return loops, per_call
-
-
-def sample_loops(call: Callable[[], object], clock: Clock, policy: RepsPolicy) -> tuple[int, float]:
-    """(calls per sample, seconds per call), by autorange after the warm-up: sized on the first call, slowed by
-    lazy initialisation, a 0.1 ms forward would stay unlooped and bias its pair's ratio (1.9x against itself in
-    one run). One timed call when sample_seconds is 0."""
-    return autorange(call, clock, policy.sample_seconds if policy.sample_seconds > 0 else 0.0)
 
 
 def measure_latency(call: Callable[[], object], policy: RepsPolicy, clock: Clock = perf_clock,
@@ -128,7 +123,7 @@ def measure_latency(call: Callable[[], object], policy: RepsPolicy, clock: Clock
     After the warm-up, calls shorter than sample_seconds are timed in loops."""
     for _ in range(policy.warmup):
         call()
-    loops, _ = sample_loops(call, clock, policy)
+    loops, _ = autorange(call, clock, policy.sample_seconds)
     sample = looped_clock(clock, loops)
     samples: list[float] = []
     while not is_done(samples, policy, loops):
@@ -150,7 +145,7 @@ def measure_paired(call: Callable[[], object], baseline: Callable[[], object], p
     for _ in range(warmup):
         for side in sides:
             side()
-    sized = [sample_loops(side, clock, policy) for side in sides]
+    sized = [autorange(side, clock, policy.sample_seconds) for side in sides]
     loops = [n for n, _ in sized]
     clocks = [looped_clock(clock, n) for n in loops]
     block = [max(1, min(policy.max_reps, int(BLOCK_SECONDS / max(seconds * n, 1e-9)))) for n, seconds in sized]
