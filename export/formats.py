@@ -108,7 +108,7 @@ def write_sparse_csr(pruned: PrunedModel, path: Path) -> None:
 
 
 @register_format("packed", "packed.pt", "torch",
-                 "entropy-coded masks (LZMA2 bitmap or gap bytes) + fp32 nonzeros (deflated byte planes)",
+                 "entropy-coded masks (LZMA2 bitmap or gap bytes) + fp32 nonzeros (byte planes, deflated or LZMA2)",
                  ("lossless: decodes bit-exact to dense.pt",), version=PACKED_VERSION)
 def write_packed(pruned: PrunedModel, path: Path) -> None:
     torch_save(path, pack_state(pruned.dense_state, set(pruned.pruned_keys), pruned.name), compact=True)
