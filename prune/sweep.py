@@ -60,8 +60,11 @@ def dense_model(cfg: RunConfig, model: str, splits: Splits | None, reason: str |
     without data, a matching one or random weights."""
     if cfg.checkpoint is not None and is_source(model):
         module = load_user_checkpoint(build_model(model), cfg.checkpoint, f"model {model!r}").eval()
-        note = f"weights of {cfg.checkpoint}: {reason}"
-        return Dense(module, True, None, file_sha256(cfg.checkpoint), note)
+        if splits is None:
+            note = f"weights of {cfg.checkpoint}: {reason}"
+            return Dense(module, True, None, file_sha256(cfg.checkpoint), note)
+        accuracy = evaluate(module, splits.spec.normalise(splits.test.images), splits.test.labels, device)
+        return Dense(module.cpu().eval(), True, accuracy, file_sha256(cfg.checkpoint), None)
     path = checkpoint_path(cfg.out, model)
     if splits is not None:
         module, config = ensure_checkpoint(cfg, model, splits, device, console)

@@ -1,0 +1,74 @@
+"""The user's data (--data npz:FILE): how a file is read, split and normalised, and each bad file's error."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from prune.data import check_user_data, data_spec, get_dataset, load_splits
+from prune.errors import UsageError
+
+
+def _npz(path: Path, count: int = 50, **arrays) -> str:
+    """An npz of `count` uint8 images (3, 4, 4) with labels 0-2 (or `arrays`); returns its data spec."""
+    rng = np.random.default_rng(0)
+    arrays = arrays or {"x": rng.integers(0, 256, (count, 3, 4, 4), dtype=np.uint8),
+                        "y": rng.integers(0, 3, count)}
+    np.savez(path, **arrays)
+    return data_spec(f"npz:{path}")
+
+
+def test_x_and_y_split_seeded_into_train_and_test_named_by_file(tmp_path):
+    spec = _npz(tmp_path / "mine.npz")
+    splits = load_splits(spec, Path())
+    assert (len(splits.train.labels), len(splits.test.labels)) == (40, 10)
+    assert splits.source == "npz:mine.npz"
+    again = load_splits(spec, Path())
+    assert torch.equal(again.test.images, splits.test.images)
+
+
+def test_a_file_with_its_own_split_is_used_as_given(tmp_path):
+    x = np.zeros((6, 1, 2, 2), dtype=np.uint8)
+    spec = _npz(tmp_path / "split.npz", x_train=x, y_train=np.arange(6) % 2, x_test=x[:2] + 9,
+                y_test=np.array([1, 0]))
+    splits = load_splits(spec, Path())
+    assert len(splits.train.labels) == 6 and splits.test.labels.tolist() == [1, 0]
+    assert int(splits.test.images.max()) == 9
+
+
+def test_normalisation_uses_the_training_part_per_channel_statistics(tmp_path):
+    x = np.random.default_rng(1).normal(0.5, 0.1, (40, 2, 4, 4)).astype(np.float32) * 255
+    x[:, 1] += 50
+    dataset = get_dataset(_npz(tmp_path / "float.npz", x=x, y=np.zeros(40, dtype=np.int64)))
+    train = dataset.normalise(dataset.load(Path(), False, True).images)
+    assert torch.allclose(train.mean(dim=(0, 2, 3)), torch.zeros(2), atol=1e-4)
+    assert torch.allclose(train.std(dim=(0, 2, 3)), torch.ones(2), atol=1e-3)
+
+
+@pytest.mark.parametrize(("arrays", "expected"), [
+    ({"z": np.zeros((2, 1, 2, 2))}, "no array 'x' (it holds z)"),
+    ({"x": np.zeros((2, 1, 2, 2))}, "no array 'y'"),
+    ({"x": np.zeros((2, 4)), "y": np.zeros(2)}, "x is [2, 4] and y [2]; pass x (N,C,H,W) and y (N,)"),
+    ({"x": np.zeros((2, 1, 2, 2)), "y": np.array([0.5, 1.0])}, "y holds fractions"),
+])
+def test_a_file_without_usable_x_and_y_is_a_usage_error(tmp_path, arrays, expected):
+    with pytest.raises(UsageError, match="^--data npz:") as error:
+        get_dataset(_npz(tmp_path / "bad.npz", **arrays))
+    assert expected in str(error.value)
+
+
+def test_a_missing_file_or_unknown_kind_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="no such file or folder"):
+        data_spec(f"npz:{tmp_path / 'absent.npz'}")
+    with pytest.raises(UsageError, match="unknown data kind 'csv'; choose from npz"):
+        data_spec(f"csv:{tmp_path}")
+
+
+def test_samples_of_another_shape_or_labels_beyond_the_outputs_do_not_fit_the_model(tmp_path):
+    spec = _npz(tmp_path / "mine.npz")
+    check_user_data(spec, (3, 4, 4), 3, "m")
+    with pytest.raises(UsageError, match="samples are 3,4,4, model 'm' takes 1,4,4"):
+        check_user_data(spec, (1, 4, 4), 3, "m")
+    with pytest.raises(UsageError, match=r"labels 0-2 outside model 'm'\'s 2 outputs \(0-1\)"):
+        check_user_data(spec, (3, 4, 4), 2, "m")
