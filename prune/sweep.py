@@ -32,7 +32,7 @@ from prune.presets import get_preset
 from prune.pruning import global_sparsity, layer_sparsity, loaded_masks, masked_model, saved_masks
 from prune.recovery import Recovery, RecoveryContext, get_recovery
 from prune.sources import source_identity
-from prune.structured import load_structured, macs
+from prune.structured import grouped_note, load_structured, macs
 from prune.train import (IDENTITY_KEYS, checkpoint_identity, ensure_checkpoint, evaluate,
                          load_dense_checkpoint, resolve_device, same_identity, training_splits)
 from prune.user_checkpoint import load_user_checkpoint
@@ -103,6 +103,7 @@ def start_sweep(cfg: RunConfig, model: str, splits: Splits | None, dense: Dense,
              "preset": cfg.preset, "seed": cfg.seed, "schedule": cfg.schedule,
              "tolerance": cfg.tolerance, "dataset": splits.describe() if splits else None,
              "accuracy_note": dense.note, "trained": dense.trained, "dense_accuracy": dense.accuracy,
+             "method_note": grouped_note(dense.module) if get_method(variant.method).structured else None,
              "best_ratio": None, "dense_sha256": dense.sha256,
              "train": get_preset(cfg.preset).settings(model).to_dict(),
              "source": source_identity(cfg.model_source(model), cfg.checkpoint) if is_source(model) else None,
