@@ -7,12 +7,12 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from prune.data import data_spec
 from prune.errors import UsageError
 from prune.models import get_model_spec, is_source
 from prune.presets import DEFAULT_RECOVERIES, get_preset
 from prune.registry import position
 from prune.sources import ModelSource, register_source
+from prune.user_data import data_spec
 from prune.user_checkpoint import load_user_checkpoint
 
 STUDY_RATIOS: tuple[float, ...] = (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)  # percent of each prunable layer zeroed
@@ -82,7 +82,7 @@ class RunConfig:
     num_classes: int = 1000  # torchvision's default
     checkpoint: Path | None = None
     exclude: str | None = None  # regular expression of layer names (re.search)
-    data: str | None = None  # the sources' data, KIND:PATH (prune.data.DATA_KINDS); None: no accuracy
+    data: str | None = None  # the sources' data, KIND:PATH (prune.user_data.DATA_KINDS); None: no accuracy
 
     def __post_init__(self) -> None:
         self._resolve_sources()
@@ -139,7 +139,7 @@ class RunConfig:
         """The model source `name` of `models` with the options that shape it."""
         if self.input_shape is None:
             raise UsageError(f"model {name!r} needs --input-shape C,H,W, such as 3,224,224")
-        data = None if self.data is None else data_spec(self.data)
+        data = None if self.data is None else data_spec(self.data, self.input_shape)
         return ModelSource(name, self.input_shape, self.num_classes, self.exclude, data)
 
     def variants(self, model: str) -> dict[Variant, tuple[float, ...]]:

@@ -16,12 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from prune.errors import DatasetUnavailable, UsageError
+from prune.errors import DatasetUnavailable
 from prune.registry import add_entry, lookup
 
 EMBEDDED_SOURCE = "mnist-embedded-5k"
-USER_TEST_FRACTION = 0.2  # a user's file without its own split: this share of it, seeded, is the test split
-USER_SPLIT_SEED = 11  # fixed: the split of a user's file never depends on the run's seed
 EMBEDDED_TEST_PER_CLASS = 100  # 10 digits x 100 = 1,000 test images, the other 4,000 train
 EMBEDDED_SPLIT_SEED = 5000  # fixed: the split never depends on the run's seed
 CIFAR10_STANDIN_SOURCE = "mnist-embedded-5k-as-cifar10"  # the embedded digits standing in for CIFAR-10
@@ -97,43 +95,17 @@ def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...])
     return add
 
 
-DATA_KINDS: dict[str, Callable[[str], DatasetSpec]] = {}  # --data KIND:ARG -> the user's dataset
-
-
-def register_data_kind(kind: str):
-    """Decorator adding a reader of the user's data (`--data KIND:ARG`) to DATA_KINDS under `kind`."""
-
-    def add(read: Callable[[str], DatasetSpec]) -> Callable[[str], DatasetSpec]:
-        add_entry(DATA_KINDS, "data kind", kind, read)
-        return read
-
-    return add
-
-
 def get_dataset(name: str | None) -> DatasetSpec:
-    """Look a dataset up by name: a registry name, or the user's data as `KIND:ARG` (such as npz:/abs/x.npz).
+    """Look a dataset up by name: a registry name, or the user's data (prune.user_data: KIND:C,H,W:PATH).
     An unknown name is a UsageError listing the valid ones; None (a source without --data) is
     DatasetUnavailable."""
     if name is None:
         raise DatasetUnavailable("no dataset: pass --data npz:FILE for a model source's accuracy")
-    kind, colon, arg = name.partition(":")
-    if colon:
-        return lookup(DATA_KINDS, "data kind", kind)(arg)
+    if ":" in name:
+        from prune.user_data import user_dataset  # deferred: prune.user_data builds on this module
+
+        return user_dataset(name)
     return lookup(DATASETS, "dataset", name)
-
-
-def data_spec(text: str) -> str:
-    """--data's value with its path made absolute, so every process (and every working directory) reads the
-    same file; an unknown kind or a missing file is a UsageError."""
-    kind, colon, arg = text.partition(":")
-    if not colon or not arg:
-        raise UsageError(f"--data {text!r} is not KIND:PATH; pass one of {', '.join(DATA_KINDS)}, such as "
-                         "npz:data.npz")
-    lookup(DATA_KINDS, "data kind", kind)
-    path = Path(arg).resolve()
-    if not path.exists():
-        raise UsageError(f"--data {text!r}: no such file or folder {arg}")
-    return f"{kind}:{path}"
 
 
 def load_splits(dataset: str | None, data_dir: Path, download: bool = False, train_limit: int | None = None,
@@ -255,84 +227,3 @@ def parse_integer_csv(data: bytes) -> np.ndarray:
         has = lengths > place
         values[has] += 10**place * digits[ends[has] - 1 - place]
     return values.reshape(int(np.count_nonzero(chars == ord("\n"))), -1)
-
-
-def data_label(spec: str) -> str:
-    """How records name the user's data: its kind and file name (npz:/abs/test.npz -> npz:test.npz)."""
-    kind, _, arg = spec.partition(":")
-    return f"{kind}:{Path(arg).name}"
-
-
-def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of images scaled as DatasetSpec.normalise scales them (x / 255)."""
-    scaled = images.double() / 255
-    std = scaled.std(dim=(0, 2, 3)).clamp_min(1e-6)
-    return tuple(scaled.mean(dim=(0, 2, 3)).tolist()), tuple(std.tolist())
-
-
-def seeded_split(count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, test) indices of a user's file without its own split: USER_TEST_FRACTION of it, seeded."""
-    order = torch.randperm(count, generator=torch.Generator().manual_seed(USER_SPLIT_SEED))
-    test = max(1, round(count * USER_TEST_FRACTION)) if count > 1 else 0
-    return order[test:], order[:test]
-
-
-def user_dataset(name: str, train: Split, test: Split) -> DatasetSpec:
-    """A DatasetSpec of the user's splits, normalised with the training split's per-channel statistics."""
-    mean, std = channel_stats(train.images)
-    return DatasetSpec(name, lambda _dir, _download, is_train: train if is_train else test, mean, std)
-
-
-def _npz_array(arrays: dict, key: str, path: Path) -> torch.Tensor:
-    """Array `key` of an npz file as a tensor; a missing one is a UsageError."""
-    if key not in arrays:
-        held = ", ".join(sorted(arrays)) or "none"
-        raise UsageError(f"--data npz:{path}: no array {key!r} (it holds {held}); pass x (N,C,H,W) and "
-                         "y (N,), or x_train, y_train, x_test, y_test")
-    return torch.from_numpy(np.ascontiguousarray(arrays[key]))
-
-
-def _npz_split(images: torch.Tensor, labels: torch.Tensor, path: Path) -> Split:
-    """One split of an npz file: 4-D images (uint8 kept, else float32) and one integer label per image."""
-    if images.dim() != 4 or labels.dim() != 1 or len(images) != len(labels):
-        raise UsageError(f"--data npz:{path}: x is {list(images.shape)} and y {list(labels.shape)}; pass x "
-                         "(N,C,H,W) and y (N,)")
-    if labels.is_floating_point() and not torch.equal(labels, labels.round()):
-        raise UsageError(f"--data npz:{path}: y holds fractions; pass whole class indices")
-    images = images if images.dtype == torch.uint8 else images.float()
-    return Split(images, labels.long(), data_label(f"npz:{path}"))
-
-
-@register_data_kind("npz")
-@lru_cache(maxsize=4)
-def npz_dataset(arg: str) -> DatasetSpec:
-    """An npz file: x_train, y_train, x_test, y_test when it holds them, else x and y split seeded
-    (USER_TEST_FRACTION for test). uint8 images are pixels 0-255; other dtypes are floats on that scale."""
-    path = Path(arg)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--data npz:{path}: not a readable npz file ({exc})") from None
-    if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
-        train = _npz_split(_npz_array(arrays, "x_train", path), _npz_array(arrays, "y_train", path), path)
-        test = _npz_split(_npz_array(arrays, "x_test", path), _npz_array(arrays, "y_test", path), path)
-    else:
-        whole = _npz_split(_npz_array(arrays, "x", path), _npz_array(arrays, "y", path), path)
-        train_idx, test_idx = seeded_split(len(whole.labels))
-        train = Split(whole.images[train_idx], whole.labels[train_idx], whole.source)
-        test = Split(whole.images[test_idx], whole.labels[test_idx], whole.source)
-    return user_dataset(f"npz:{path}", train, test)
-
-
-def check_user_data(dataset: str, input_shape: tuple[int, int, int], num_classes: int, model: str) -> None:
-    """Both splits of the user's data fit `model`: samples shaped `input_shape`, labels in [0, classes)."""
-    spec = get_dataset(dataset)
-    for split in (spec.load(Path(), False, True), spec.load(Path(), False, False)):
-        shape = tuple(split.images.shape[1:])
-        if shape != tuple(input_shape):
-            raise UsageError(f"--data {dataset}: samples are {','.join(map(str, shape))}, model {model!r} "
-                             f"takes {','.join(map(str, input_shape))}")
-        if len(split.labels) and (split.labels.min() < 0 or split.labels.max() >= num_classes):
-            raise UsageError(f"--data {dataset}: labels {int(split.labels.min())}-{int(split.labels.max())} "
-                             f"outside model {model!r}'s {num_classes} outputs (0-{num_classes - 1})")

@@ -13,6 +13,7 @@ from prune import models
 from prune.config import STUDY, Variant, sweep_path
 from prune.presets import DEFAULT_RECOVERIES, get_preset
 from prune.sources import ModelSource, build_source, register_source
+from prune.user_data import data_spec
 
 USER_FILE = '''
 from torch import nn
@@ -91,7 +92,7 @@ def test_a_checkpoint_with_data_is_evaluated_not_retrained(run, tmp_path, model,
 
 
 def test_data_enables_the_bn_and_finetune_recoveries_of_a_source(model, data):
-    with_data = register_source(ModelSource(model, (3, 6, 6), data=f"npz:{data.partition(':')[2]}"))
+    with_data = register_source(ModelSource(model, (3, 6, 6), data=data_spec(data, (3, 6, 6))))
     assert get_preset("quick").settings(with_data.name).compare_recoveries == DEFAULT_RECOVERIES
     models.RESOLVED.clear()
     without = register_source(ModelSource(model, (3, 6, 6)))

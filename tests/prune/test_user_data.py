@@ -6,17 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from prune.data import check_user_data, data_spec, get_dataset, load_splits
+from prune.data import get_dataset, load_splits
 from prune.errors import UsageError
+from prune.user_data import check_user_data, data_spec
 
 
-def _npz(path: Path, count: int = 50, **arrays) -> str:
-    """An npz of `count` uint8 images (3, 4, 4) with labels 0-2 (or `arrays`); returns its data spec."""
+def _npz(path: Path, count: int = 50, shape=(3, 4, 4), **arrays) -> str:
+    """An npz of `count` uint8 images (3, 4, 4) with labels 0-2 (or `arrays`); its data spec for `shape`."""
     rng = np.random.default_rng(0)
     arrays = arrays or {"x": rng.integers(0, 256, (count, 3, 4, 4), dtype=np.uint8),
                         "y": rng.integers(0, 3, count)}
     np.savez(path, **arrays)
-    return data_spec(f"npz:{path}")
+    return data_spec(f"npz:{path}", shape)
 
 
 def test_x_and_y_split_seeded_into_train_and_test_named_by_file(tmp_path):
@@ -60,15 +61,15 @@ def test_a_file_without_usable_x_and_y_is_a_usage_error(tmp_path, arrays, expect
 
 def test_a_missing_file_or_unknown_kind_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="no such file or folder"):
-        data_spec(f"npz:{tmp_path / 'absent.npz'}")
+        data_spec(f"npz:{tmp_path / 'absent.npz'}", (1, 2, 2))
     with pytest.raises(UsageError, match="unknown data kind 'csv'; choose from npz"):
-        data_spec(f"csv:{tmp_path}")
+        data_spec(f"csv:{tmp_path}", (1, 2, 2))
 
 
 def test_samples_of_another_shape_or_labels_beyond_the_outputs_do_not_fit_the_model(tmp_path):
     spec = _npz(tmp_path / "mine.npz")
-    check_user_data(spec, (3, 4, 4), 3, "m")
+    check_user_data(spec, 3, "m")
     with pytest.raises(UsageError, match="samples are 3,4,4, model 'm' takes 1,4,4"):
-        check_user_data(spec, (1, 4, 4), 3, "m")
+        check_user_data(data_spec(f"npz:{tmp_path / 'mine.npz'}", (1, 4, 4)), 3, "m")
     with pytest.raises(UsageError, match=r"labels 0-2 outside model 'm'\'s 2 outputs \(0-1\)"):
-        check_user_data(spec, (3, 4, 4), 2, "m")
+        check_user_data(spec, 2, "m")
