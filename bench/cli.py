@@ -50,7 +50,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "classifier")
     parser.add_argument("--data", default=None,
                         help="the model sources' data: npz:FILE with x (N,C,H,W) and y (N), or x_train, "
-                             "y_train, x_test, y_test (default: none, accuracy not measured)")
+                             "y_train, x_test, y_test; or imagefolder:DIR, a folder per class (DIR/train and "
+                             "DIR/test or DIR/val when present), resized and centre-cropped to the input "
+                             "shape (default: none, accuracy not measured)")
     parser.add_argument("--ratios", type=_ratios, default=STUDY_RATIOS,
                         help="comma-separated pruning ratios in percent (default: the study's ten)")
     parser.add_argument("--out", type=Path, default=Path("runs/latest"), help="output directory")

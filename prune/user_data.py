@@ -1,4 +1,4 @@
-"""The user's data (`--data KIND:PATH`): an npz file or an image folder, read at a model source's input shape.
+"""The user's data (`--data KIND:PATH`): an npz file or an image folder, read for a source's input shape.
 
 Resolved to `KIND:C,H,W:/absolute/path`, the string a ModelSpec carries as its dataset, so every process (and
 every working directory) reads the same images the same way. Images are normalised with the per-channel mean
@@ -63,7 +63,7 @@ def user_dataset(spec: str) -> DatasetSpec:
 
 
 def data_label(spec: str) -> str:
-    """How records name the user's data: its kind and file name (npz:1,28,28:/abs/test.npz -> npz:test.npz)."""
+    """How records name the user's data: kind and file or folder name (npz:1,28,28:/a/t.npz -> npz:t.npz)."""
     kind, _, path = _parts(spec)
     return f"{kind}:{path.name}"
 
@@ -88,8 +88,8 @@ def seeded_split(whole: Split) -> tuple[Split, Split]:
     count = len(whole.labels)
     order = torch.randperm(count, generator=torch.Generator().manual_seed(SPLIT_SEED))
     test = max(1, round(count * TEST_FRACTION)) if count > 1 else 0
-    part = [order[test:], order[:test]]
-    return tuple(Split(whole.images[idx], whole.labels[idx], whole.source) for idx in part)  # type: ignore
+    return (Split(whole.images[order[test:]], whole.labels[order[test:]], whole.source),
+            Split(whole.images[order[:test]], whole.labels[order[:test]], whole.source))
 
 
 def splits_dataset(name: str, train: Split, test: Split) -> DatasetSpec:
@@ -132,8 +132,64 @@ def npz_dataset(path: Path, shape: Shape) -> DatasetSpec:
         train = _npz_split(_npz_array(arrays, "x_train", path), _npz_array(arrays, "y_train", path), path)
         test = _npz_split(_npz_array(arrays, "x_test", path), _npz_array(arrays, "y_test", path), path)
     else:
-        train, test = seeded_split(_npz_split(_npz_array(arrays, "x", path), _npz_array(arrays, "y", path), path))
+        whole = _npz_split(_npz_array(arrays, "x", path), _npz_array(arrays, "y", path), path)
+        train, test = seeded_split(whole)
     return splits_dataset(f"npz:{path}", train, test)
+
+
+IMAGE_MODES = {1: "L", 3: "RGB"}  # channels of the input shape -> the PIL mode images are converted to
+TEST_FOLDERS = ("test", "val")  # an image folder's test split, when it has a "train" folder beside one
+
+
+def _image_folder(root: Path, shape: Shape, label: str, classes: list[str] | None = None) -> Split:
+    """Every image under `root` (a folder per class, as torchvision's ImageFolder reads it) as uint8
+    (N,C,H,W): the shorter side resized to max(H, W), then centre-cropped to H,W; other classes refused."""
+    from torchvision import transforms
+    from torchvision.datasets import ImageFolder
+
+    c, h, w = shape
+    resize = transforms.Compose([transforms.Resize(max(h, w)), transforms.CenterCrop((h, w))])
+    try:
+        folder = ImageFolder(str(root), loader=lambda file: _open_image(file, IMAGE_MODES[c]))
+    except (FileNotFoundError, OSError) as exc:
+        raise UsageError(f"--data imagefolder:{root}: {str(exc).splitlines()[0]}") from None
+    if classes is not None and folder.classes != classes:
+        raise UsageError(f"--data imagefolder:{root}: classes {', '.join(folder.classes)} differ from the "
+                         f"training folder's {', '.join(classes)}")
+    images = [transforms.functional.pil_to_tensor(resize(image)) for image, _ in folder]
+    return Split(torch.stack(images), torch.tensor(folder.targets, dtype=torch.int64), label)
+
+
+def _open_image(file: str, mode: str):
+    """One image file in `mode` (L or RGB); an unreadable one is a UsageError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as image:
+            return image.convert(mode)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise UsageError(f"--data imagefolder: cannot read image {file} ({exc})") from None
+
+
+@register_data_kind("imagefolder")
+@lru_cache(maxsize=4)
+def imagefolder_dataset(path: Path, shape: Shape) -> DatasetSpec:
+    """A folder of class folders (torchvision's ImageFolder): DIR/train with DIR/test (else DIR/val) as given,
+    else all of DIR split seeded. Images become the input shape's channels (1: grayscale, 3: RGB) and H,W."""
+    if shape[0] not in IMAGE_MODES:
+        raise UsageError(f"--data imagefolder:{path}: input shape has {shape[0]} channels; image folders "
+                         "give 1 (grayscale) or 3 (RGB)")
+    if not path.is_dir():
+        raise UsageError(f"--data imagefolder:{path}: not a folder")
+    label = f"imagefolder:{path.name}"
+    test_dir = next((path / name for name in TEST_FOLDERS if (path / name).is_dir()), None)
+    if (path / "train").is_dir() and test_dir is not None:
+        train = _image_folder(path / "train", shape, label)
+        classes = sorted(entry.name for entry in (path / "train").iterdir() if entry.is_dir())
+        test = _image_folder(test_dir, shape, label, classes)
+    else:
+        train, test = seeded_split(_image_folder(path, shape, label))
+    return splits_dataset(label, train, test)
 
 
 def check_user_data(spec: str, num_classes: int, model: str) -> None:
@@ -143,8 +199,8 @@ def check_user_data(spec: str, num_classes: int, model: str) -> None:
     for split in (dataset.load(Path(), False, True), dataset.load(Path(), False, False)):
         found = tuple(split.images.shape[1:])
         if found != shape:
-            raise UsageError(f"--data {kind}:{path}: samples are {','.join(map(str, found))}, model {model!r} "
-                             f"takes {','.join(map(str, shape))}")
+            raise UsageError(f"--data {kind}:{path}: samples are {','.join(map(str, found))}, model "
+                             f"{model!r} takes {','.join(map(str, shape))}")
         if len(split.labels) and (split.labels.min() < 0 or split.labels.max() >= num_classes):
             raise UsageError(f"--data {kind}:{path}: labels {int(split.labels.min())}-"
                              f"{int(split.labels.max())} outside model {model!r}'s {num_classes} outputs "

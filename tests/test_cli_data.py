@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from bench.cli import main
 from export.exporter import artifact_dir
@@ -131,3 +132,29 @@ def test_export_in_spawned_worker_processes_reads_the_users_data(run, tmp_path, 
     assert status == 0, err
     manifest = json.loads((artifact_dir(tmp_path / "out", model, 50) / "manifest.json").read_text())
     assert manifest["dataset"] == "npz:digits.npz" and manifest["accuracy"] is not None
+
+
+def _pets(root, classes: int) -> str:
+    """`classes` class folders of four 9x7 RGB PNGs each, brighter by class; returns its --data."""
+    for label in range(classes):
+        folder = root / f"class{label}"
+        folder.mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (9, 7), (60 * label + i, 60 * label, 0)).save(folder / f"{i}.png")
+    return f"imagefolder:{root}"
+
+
+def test_prune_reads_an_image_folder_at_the_input_shape(run, tmp_path, model):
+    status, err = run("prune", "--models", model, "--data", _pets(tmp_path / "pets", 3), "--ratios", "0",
+                      "--methods", "l1-unstructured", "--recovery", "none")
+    assert status == 0, err
+    sweep = json.loads(sweep_path(tmp_path / "out", model).read_text())
+    assert sweep["dataset"] == {"source": "imagefolder:pets", "train_size": 10, "test_size": 2}
+    assert sweep["dense_accuracy"] is not None and sweep["source"]["data_sha256"] is None
+
+
+def test_an_image_folder_with_more_classes_than_outputs_exits_two(run, tmp_path, model):
+    status, err = run("prune", "--models", model, "--data", _pets(tmp_path / "pets", 4))
+    assert status == 2
+    assert "labels 0-3 outside model" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from prune.data import get_dataset, load_splits
 from prune.errors import UsageError
@@ -73,3 +74,50 @@ def test_samples_of_another_shape_or_labels_beyond_the_outputs_do_not_fit_the_mo
         check_user_data(data_spec(f"npz:{tmp_path / 'mine.npz'}", (1, 4, 4)), 3, "m")
     with pytest.raises(UsageError, match=r"labels 0-2 outside model 'm'\'s 2 outputs \(0-1\)"):
         check_user_data(spec, 2, "m")
+
+
+def _png_folder(root: Path, per_class: int = 5, size=(12, 8)) -> None:
+    """Class folders cat/ and dog/ of RGB PNGs `size` (W, H): cats dark, dogs bright."""
+    for label, (name, level) in enumerate((("cat", 30), ("dog", 220))):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", size, (level, level + i, label)).save(root / name / f"{i}.png")
+
+
+def test_an_image_folder_is_resized_cropped_and_split_seeded_with_labels_by_folder(tmp_path):
+    _png_folder(tmp_path / "pets")
+    splits = load_splits(data_spec(f"imagefolder:{tmp_path / 'pets'}", (3, 4, 4)), Path())
+    assert splits.train.images.shape == (8, 3, 4, 4) and splits.test.images.shape == (2, 3, 4, 4)
+    assert splits.source == "imagefolder:pets"
+    images = torch.cat([splits.train.images, splits.test.images])
+    labels = torch.cat([splits.train.labels, splits.test.labels])
+    assert torch.equal(images[:, 0, 0, 0] > 100, labels == 1)
+
+
+def test_train_and_test_folders_are_used_as_given_and_grayscale_for_one_channel(tmp_path):
+    _png_folder(tmp_path / "pets" / "train", per_class=3)
+    _png_folder(tmp_path / "pets" / "val", per_class=1)
+    splits = load_splits(data_spec(f"imagefolder:{tmp_path / 'pets'}", (1, 6, 6)), Path())
+    assert splits.train.images.shape == (6, 1, 6, 6) and splits.test.labels.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(("make", "shape", "expected"), [
+    (lambda root: root.mkdir(), (3, 4, 4), "Couldn't find any class folder"),
+    (lambda root: (root / "cat").mkdir(parents=True) or (root / "cat" / "0.png").write_bytes(b"no png"),
+     (3, 4, 4), "cannot read image"),
+    (lambda root: _png_folder(root), (2, 4, 4), "give 1 (grayscale) or 3 (RGB)"),
+])
+def test_an_unusable_image_folder_is_a_usage_error(tmp_path, make, shape, expected):
+    make(tmp_path / "pets")
+    with pytest.raises(UsageError, match="^--data imagefolder") as error:
+        get_dataset(data_spec(f"imagefolder:{tmp_path / 'pets'}", shape))
+    assert expected in str(error.value)
+
+
+def test_test_classes_other_than_the_training_folders_are_refused(tmp_path):
+    _png_folder(tmp_path / "pets" / "train")
+    _png_folder(tmp_path / "pets" / "test")
+    (tmp_path / "pets" / "test" / "cow").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "pets" / "test" / "cow" / "0.png")
+    with pytest.raises(UsageError, match="classes cat, cow, dog differ from the training folder's cat, dog"):
+        get_dataset(data_spec(f"imagefolder:{tmp_path / 'pets'}", (3, 4, 4)))
