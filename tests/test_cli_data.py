@@ -11,7 +11,8 @@ from PIL import Image
 from bench.cli import main
 from export.exporter import artifact_dir
 from prune import models
-from prune.config import STUDY, Variant, sweep_path
+from prune.config import STUDY, Variant, checkpoint_path, sweep_path
+from prune.io import file_sha256, load_checkpoint
 from prune.presets import DEFAULT_RECOVERIES, get_preset
 from prune.sources import ModelSource, build_source, register_source
 from prune.user_data import data_spec
@@ -158,3 +159,15 @@ def test_an_image_folder_with_more_classes_than_outputs_exits_two(run, tmp_path,
     assert status == 2
     assert "labels 0-3 outside model" in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_another_data_file_of_the_same_name_retrains_the_source(run, tmp_path, model):
+    options = ("prune", "--models", model, "--ratios", "0", "--methods", "l1-unstructured", "--recovery",
+               "none")
+    data = _write_npz(tmp_path / "digits.npz", np.arange(60) % 3)
+    assert run(*options, "--data", data)[0] == 0
+    _write_npz(tmp_path / "digits.npz", np.arange(60)[::-1] % 3)
+    status, err = run(*options, "--data", data)
+    assert status == 0, err
+    _, config = load_checkpoint(checkpoint_path(tmp_path / "out", model))
+    assert config["source"]["data_sha256"] == file_sha256(tmp_path / "digits.npz")
