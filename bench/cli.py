@@ -48,6 +48,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude", default=None,
                         help="regular expression of layer names a model source keeps dense besides its "
                              "classifier")
+    parser.add_argument("--data", default=None,
+                        help="the model sources' data: npz:FILE with x (N,C,H,W) and y (N), or x_train, "
+                             "y_train, x_test, y_test; or imagefolder:DIR, a folder per class (DIR/train and "
+                             "DIR/test or DIR/val when present), resized and centre-cropped to the input "
+                             "shape (default: none, accuracy not measured)")
     parser.add_argument("--ratios", type=_ratios, default=STUDY_RATIOS,
                         help="comma-separated pruning ratios in percent (default: the study's ten)")
     parser.add_argument("--out", type=Path, default=Path("runs/latest"), help="output directory")
@@ -126,7 +131,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
                      recoveries=args.recoveries, finetune_epochs=args.finetune_epochs,
                      compare_ratios=args.compare_ratios, latency_ratios=args.latency_ratios,
                      codebook_bits=args.codebook_bits, num_classes=args.num_classes,
-                     checkpoint=args.checkpoint, exclude=args.exclude,
+                     checkpoint=args.checkpoint, exclude=args.exclude, data=args.data,
                      input_shape=None if args.input_shape is None else parse_input_shape(args.input_shape))
 
 

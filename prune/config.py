@@ -12,6 +12,7 @@ from prune.models import get_model_spec, is_source
 from prune.presets import DEFAULT_RECOVERIES, get_preset
 from prune.registry import position
 from prune.sources import ModelSource, register_source
+from prune.user_data import data_spec
 from prune.user_checkpoint import load_user_checkpoint
 
 STUDY_RATIOS: tuple[float, ...] = (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)  # percent of each prunable layer zeroed
@@ -81,6 +82,7 @@ class RunConfig:
     num_classes: int = 1000  # torchvision's default
     checkpoint: Path | None = None
     exclude: str | None = None  # regular expression of layer names (re.search)
+    data: str | None = None  # the sources' data, KIND:PATH (prune.user_data.DATA_KINDS); None: no accuracy
 
     def __post_init__(self) -> None:
         self._resolve_sources()
@@ -117,9 +119,9 @@ class RunConfig:
         """Build each model source once, check its input shape (and the checkpoint's keys and shapes) and make
         it known by name to every stage of this process, before anything runs."""
         sources = [name for name in self.models if is_source(name)]
-        if (self.checkpoint or self.exclude or self.input_shape) and not sources:
-            raise UsageError("--input-shape, --checkpoint and --exclude apply to model sources only; pass "
-                             "one in --models, such as torchvision:mobilenet_v3_small")
+        if (self.checkpoint or self.exclude or self.input_shape or self.data) and not sources:
+            raise UsageError("--input-shape, --checkpoint, --exclude and --data apply to model sources only; "
+                             "pass one in --models, such as torchvision:mobilenet_v3_small")
         if self.checkpoint is not None and len(sources) != 1:
             raise UsageError(f"--checkpoint holds one model's weights; --models names {len(sources)} sources")
         for name in sources:
@@ -137,7 +139,8 @@ class RunConfig:
         """The model source `name` of `models` with the options that shape it."""
         if self.input_shape is None:
             raise UsageError(f"model {name!r} needs --input-shape C,H,W, such as 3,224,224")
-        return ModelSource(name, self.input_shape, self.num_classes, self.exclude)
+        data = None if self.data is None else data_spec(self.data, self.input_shape)
+        return ModelSource(name, self.input_shape, self.num_classes, self.exclude, data)
 
     def variants(self, model: str) -> dict[Variant, tuple[float, ...]]:
         """Every method x recovery of the run on `model` with its ratios, the study's first.

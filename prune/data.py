@@ -96,10 +96,15 @@ def register_dataset(name: str, mean: tuple[float, ...], std: tuple[float, ...])
 
 
 def get_dataset(name: str | None) -> DatasetSpec:
-    """Look a dataset up by name; an unknown name is a UsageError listing the valid ones, None (a model
-    source's: prunebench cannot read its data yet) is DatasetUnavailable."""
+    """Look a dataset up by name: a registry name, or the user's data (prune.user_data: KIND:C,H,W:PATH).
+    An unknown name is a UsageError listing the valid ones; None (a source without --data) is
+    DatasetUnavailable."""
     if name is None:
-        raise DatasetUnavailable("no dataset: prunebench cannot read a model source's data yet")
+        raise DatasetUnavailable("no dataset: pass --data npz:FILE for a model source's accuracy")
+    if ":" in name:
+        from prune.user_data import user_dataset  # deferred: prune.user_data builds on this module
+
+        return user_dataset(name)
     return lookup(DATASETS, "dataset", name)
 
 

@@ -5,9 +5,9 @@ Checkpoints and sweep files state the budget, so a reader knows what accuracy to
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from prune.models import is_source
+from prune.models import get_model_spec, is_source
 from prune.registry import lookup
 
 LR_SCHEDULES = ("onecycle", "cosine")
@@ -61,8 +61,13 @@ class Preset:
     source: TrainSettings  # the settings of every model source (prune.sources), a model outside the registry
 
     def settings(self, model: str) -> TrainSettings:
-        """The training settings of `model` (a registry name or a model source) under this preset."""
-        return self.source if is_source(model) else self.train[model]
+        """The training settings of `model` (a registry name or a model source) under this preset; a source
+        without data compares no recovery but none, since bn and finetune need training images."""
+        if not is_source(model):
+            return self.train[model]
+        if get_model_spec(model).dataset is None:
+            return replace(self.source, compare_recoveries=SOURCE_RECOVERIES_WITHOUT_DATA)
+        return self.source
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""
@@ -88,9 +93,9 @@ def _resnet(**kwargs) -> TrainSettings:
 QUICK_RESNET = {"epochs": 2, "train_limit": 1024, "test_limit": 256, "batch_size": 32, "lr": 0.05,
                 "compare_ratios": (50,), "compare_recoveries": ("none", "bn"), "latency_ratios": (0, 90, 99)}
 
-# A model source gets the ResNets' recipe, and no recovery by default: bn and finetune need training images,
-# which prunebench cannot read for a model source yet.
-SOURCE_RECOVERIES = ("none",)
+# A model source gets the ResNets' recipe and every recovery; without --data only none, because bn and
+# finetune need training images.
+SOURCE_RECOVERIES_WITHOUT_DATA = ("none",)
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
@@ -99,7 +104,7 @@ PRESETS: dict[str, Preset] = {
          "lenet5": _lenet(epochs=1, train_limit=256, test_limit=256),
          "resnet18": _resnet(epochs=1, train_limit=64, test_limit=64),
          "resnet50": _resnet(epochs=1, train_limit=64, test_limit=64)},
-        _resnet(epochs=1, train_limit=64, test_limit=64, compare_recoveries=SOURCE_RECOVERIES)),
+        _resnet(epochs=1, train_limit=64, test_limit=64)),
     "quick": Preset(
         "quick", "the default: LeNets to ~97% on MNIST (or the 4,000 embedded digits) in seconds of CPU; "
                  "ResNets 2 epochs on 1,024 CIFAR-10 images (offline: the embedded digits), tested on 256 (far "
@@ -109,7 +114,7 @@ PRESETS: dict[str, Preset] = {
          "lenet5": _lenet(epochs=4, max_shift=1, finetune_epochs=3),
          "resnet18": _resnet(**QUICK_RESNET),
          "resnet50": _resnet(**{**QUICK_RESNET, "lr": 0.02})},
-        _resnet(**{**QUICK_RESNET, "compare_recoveries": SOURCE_RECOVERIES})),
+        _resnet(**{**QUICK_RESNET, "compare_recoveries": DEFAULT_RECOVERIES})),
     "paper": Preset(
         "paper", "the study's protocol on full datasets (GPU): LeNets 20 epochs, ResNets 200 epochs of SGD "
                  "with cosine decay, crops and flips",
@@ -117,7 +122,7 @@ PRESETS: dict[str, Preset] = {
          "lenet5": _lenet(epochs=20, finetune_epochs=5),
          "resnet18": _resnet(epochs=200, lr_schedule="cosine", finetune_epochs=20),
          "resnet50": _resnet(epochs=200, lr_schedule="cosine", finetune_epochs=20)},
-        _resnet(epochs=200, lr_schedule="cosine", finetune_epochs=20, compare_recoveries=SOURCE_RECOVERIES)),
+        _resnet(epochs=200, lr_schedule="cosine", finetune_epochs=20)),
 }
 
 

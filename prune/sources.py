@@ -23,6 +23,7 @@ import torchvision
 from torch import nn
 
 from prune.classifier import find_classifier
+from prune.user_data import check_user_data, data_label, data_sha256
 from prune.errors import UsageError
 from prune.io import file_sha256
 from prune.models import ModelSpec, add_resolved
@@ -41,12 +42,13 @@ class SourceRef:
 @dataclass(frozen=True)
 class ModelSource:
     """A model source and the options that shape the model: what --models, --input-shape, --num-classes and
-    --exclude say (a checkpoint is the dense model's weights, loaded by prune.user_checkpoint)."""
+    --exclude and --data say (a checkpoint is the dense model's weights, loaded by prune.user_checkpoint)."""
 
     text: str
     input_shape: tuple[int, int, int]  # (C, H, W) of one sample
     num_classes: int = 1000  # outputs of a torchvision builder's classifier; a function's model has its own
     exclude: str | None = None  # regular expression (re.search) of layer names kept dense, as the classifier
+    data: str | None = None  # the user's data (prune.user_data.data_spec's form); None: no accuracy
 
     def __post_init__(self) -> None:
         parse_source(self.text)
@@ -199,12 +201,15 @@ def check_input_shape(model: nn.Module, source: ModelSource) -> int:
 
 
 def resolve_source(source: ModelSource) -> ModelSpec:
-    """Build `source` once, check its input shape and find its classifier: the ModelSpec every stage uses."""
+    """Build `source` once, check its input shape (and that its data fits) and find its classifier: the
+    ModelSpec every stage uses."""
     model = build_source(source)
     num_classes = check_input_shape(model, source)
     example = torch.randn((1, *source.input_shape), generator=torch.Generator().manual_seed(0))
     classifier = find_classifier(model, example, f"model {source.text!r}")
-    spec = ModelSpec(name=source.text, build=SourceBuild(source), dataset=None,
+    if source.data is not None:
+        check_user_data(source.data, num_classes, source.text)
+    spec = ModelSpec(name=source.text, build=SourceBuild(source), dataset=source.data,
                      input_shape=source.input_shape, num_classes=num_classes, classifier=classifier,
                      exclude=source.exclude, source=source.text)
     if not spec.prunable_layers(model):
@@ -223,10 +228,12 @@ def register_source(source: ModelSource) -> ModelSpec:
 
 def source_identity(source: ModelSource, checkpoint: Path | None = None) -> dict:
     """What a record says about where the model came from: the source, a sha256 of its file (file sources) and
-    of the checkpoint, and the input shape; JSON-ready."""
+    of the checkpoint, the input shape, and the data with a sha256 of its file; JSON-ready."""
     ref = parse_source(source.text)
     return {"source": source.text, "kind": ref.kind,
             "source_sha256": file_sha256(Path(ref.target)) if ref.kind == "file" else None,
             "checkpoint": None if checkpoint is None else str(checkpoint),
             "checkpoint_sha256": None if checkpoint is None else file_sha256(checkpoint),
-            "input_shape": list(source.input_shape)}
+            "input_shape": list(source.input_shape),
+            "data": None if source.data is None else data_label(source.data),
+            "data_sha256": None if source.data is None else data_sha256(source.data)}

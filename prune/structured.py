@@ -23,7 +23,8 @@ def prune_structured(model: nn.Module, ratio: float, example: torch.Tensor, clas
     A group is a Conv2d/Linear's outputs with everything the dependency graph ties to them (BatchNorm, the next
     layers' inputs, residual adds); it keeps round(channels * (100 - ratio) / 100) channels, at least one,
     ranked by the sum of |w| over the whole group. The `classifier` module and the `kept` ones (--exclude)
-    keep all their outputs, and `model` itself is left untouched.
+    keep all their outputs, and `model` itself is left untouched. A group that touches a grouped (not
+    depthwise) convolution keeps every channel (see grouped_note).
     """
     if not 0 <= ratio < 100:
         raise UsageError(f"ratio {ratio:g} outside [0, 100); pass a percentage such as 50")
@@ -33,10 +34,6 @@ def prune_structured(model: nn.Module, ratio: float, example: torch.Tensor, clas
     except AttributeError:
         raise UsageError(f"no module {classifier!r} in {type(model).__name__}; pass the classifier's "
                          "name as named_modules() gives it") from None
-    for name, module in pruned.named_modules():
-        if isinstance(module, nn.Conv2d) and 1 < module.groups and not _is_depthwise(module):
-            raise UsageError(f"{name} is a grouped convolution ({module.groups} groups); l1-structured pruning "
-                             "handles plain and depthwise convolutions only")
     if ratio > 0:
         with torch.enable_grad():  # the dependency graph is traced through autograd's grad_fn chain
             _remove_lowest_l1_channels(pruned, example, ratio, [head, *map(pruned.get_submodule, kept)])
@@ -52,8 +49,11 @@ def _remove_lowest_l1_channels(model: nn.Module, example: torch.Tensor, ratio: f
     """
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
     importance = tp.importance.GroupMagnitudeImportance(p=1, group_reduction="sum", normalizer=None)
+    grouped = {module for _, module in grouped_convolutions(model)}
     plan: list[tuple[tp.Group, list[int]]] = []
     for group in graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]):
+        if any(item.dep.target.module in grouped for item in group.items):
+            continue
         scores = importance(group)  # (channels,): sum of |w| over every weight each channel touches
         keep = max(1, round(len(scores) * (100 - ratio) / 100))
         plan.append((group, torch.argsort(scores, stable=True)[: len(scores) - keep].tolist()))
@@ -173,6 +173,22 @@ def _size_key(prefix: str, module: nn.Module) -> str | None:
 def _meta(*shape: int) -> torch.Tensor:
     """An uninitialised tensor of `shape` that takes no memory; load_state_dict(assign=True) replaces it."""
     return torch.empty(shape, device="meta")
+
+
+def grouped_convolutions(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
+    """The grouped convolutions of `model` that are not depthwise: Torch-Pruning cannot remove their channels
+    consistently (a group's inputs and outputs are tied per group), so l1-structured leaves them whole."""
+    return [(name, m) for name, m in model.named_modules()
+            if isinstance(m, nn.Conv2d) and 1 < m.groups and not _is_depthwise(m)]
+
+
+def grouped_note(model: nn.Module) -> str | None:
+    """What a structured sweep records about `model`'s grouped convolutions; None without any."""
+    names = [name for name, _ in grouped_convolutions(model)]
+    if not names:
+        return None
+    return (f"grouped convolutions {', '.join(names)} and every layer tied to their channels (BatchNorm, the "
+            "layers before and after, residual additions) keep all channels: channel removal skips them")
 
 
 def _is_depthwise(conv: nn.Conv2d) -> bool:

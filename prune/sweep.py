@@ -32,7 +32,7 @@ from prune.presets import get_preset
 from prune.pruning import global_sparsity, layer_sparsity, loaded_masks, masked_model, saved_masks
 from prune.recovery import Recovery, RecoveryContext, get_recovery
 from prune.sources import source_identity
-from prune.structured import load_structured, macs
+from prune.structured import grouped_note, load_structured, macs
 from prune.train import (IDENTITY_KEYS, checkpoint_identity, ensure_checkpoint, evaluate,
                          load_dense_checkpoint, resolve_device, same_identity, training_splits)
 from prune.user_checkpoint import load_user_checkpoint
@@ -60,8 +60,11 @@ def dense_model(cfg: RunConfig, model: str, splits: Splits | None, reason: str |
     without data, a matching one or random weights."""
     if cfg.checkpoint is not None and is_source(model):
         module = load_user_checkpoint(build_model(model), cfg.checkpoint, f"model {model!r}").eval()
-        note = f"weights of {cfg.checkpoint}: {reason}"
-        return Dense(module, True, None, file_sha256(cfg.checkpoint), note)
+        if splits is None:
+            note = f"weights of {cfg.checkpoint}: {reason}"
+            return Dense(module, True, None, file_sha256(cfg.checkpoint), note)
+        accuracy = evaluate(module, splits.spec.normalise(splits.test.images), splits.test.labels, device)
+        return Dense(module.cpu().eval(), True, accuracy, file_sha256(cfg.checkpoint), None)
     path = checkpoint_path(cfg.out, model)
     if splits is not None:
         module, config = ensure_checkpoint(cfg, model, splits, device, console)
@@ -100,6 +103,7 @@ def start_sweep(cfg: RunConfig, model: str, splits: Splits | None, dense: Dense,
              "preset": cfg.preset, "seed": cfg.seed, "schedule": cfg.schedule,
              "tolerance": cfg.tolerance, "dataset": splits.describe() if splits else None,
              "accuracy_note": dense.note, "trained": dense.trained, "dense_accuracy": dense.accuracy,
+             "method_note": grouped_note(dense.module) if get_method(variant.method).structured else None,
              "best_ratio": None, "dense_sha256": dense.sha256,
              "train": get_preset(cfg.preset).settings(model).to_dict(),
              "source": source_identity(cfg.model_source(model), cfg.checkpoint) if is_source(model) else None,

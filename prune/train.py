@@ -15,11 +15,13 @@ from prune.config import RunConfig, checkpoint_path
 from prune.data import Splits, flips_allowed, load_splits
 from prune.errors import ArtifactError, UsageError
 from prune.io import load_checkpoint, save_checkpoint
-from prune.models import build_model, get_model_spec
+from prune.models import build_model, get_model_spec, is_source
 from prune.presets import TrainSettings, get_preset
 from prune.pruning import check_state_shapes
+from prune.sources import source_identity
 
-IDENTITY_KEYS = ("model", "preset", "seed", "train", "dataset")  # a checkpoint with equal values is reused
+# a checkpoint whose config has equal values is reused
+IDENTITY_KEYS = ("model", "preset", "seed", "train", "dataset", "source")
 EVAL_BATCH = 500
 
 
@@ -113,9 +115,11 @@ def training_splits(model: str, data_dir: Path, download: bool, settings: TrainS
 
 
 def checkpoint_identity(cfg: RunConfig, model: str, settings: TrainSettings, dataset: dict | None) -> dict:
-    """The config values that decide a checkpoint's weights (not the device: results are comparable)."""
+    """The config values that decide a checkpoint's weights (not the device: results are comparable); a model
+    source's identity too, so another file or data file of the same name retrains."""
     return {"model": model, "preset": cfg.preset, "seed": cfg.seed, "train": settings.training_dict(),
-            "dataset": dataset}
+            "dataset": dataset,
+            "source": source_identity(cfg.model_source(model)) if is_source(model) else None}
 
 
 def same_identity(config: dict, wanted: dict, keys: tuple[str, ...] = IDENTITY_KEYS) -> bool:

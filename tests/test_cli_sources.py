@@ -67,7 +67,7 @@ def test_prune_a_torchvision_source_writes_its_sweep_under_a_safe_name(run, tmp_
     sweep = json.loads(path.read_text())
     assert sweep["source"] == {"source": "torchvision:mobilenet_v3_small", "kind": "torchvision",
                                "source_sha256": None, "checkpoint": None, "checkpoint_sha256": None,
-                               "input_shape": [3, 32, 32]}
+                               "input_shape": [3, 32, 32], "data": None, "data_sha256": None}
     assert [r["ratio"] for r in sweep["records"]] == [0, 50] and sweep["records"][1]["sparsity"] == 50
     assert "classifier.3" not in sweep["records"][1]["layer_sparsity"]
 

@@ -180,7 +180,7 @@ def test_identity_names_the_source_its_file_the_checkpoint_and_the_shape(net_fil
     assert identity == {"source": f"{net_file}:linear_head", "kind": "file",
                         "source_sha256": file_sha256(net_file),
                         "checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
-                        "input_shape": [3, 8, 8]}
+                        "input_shape": [3, 8, 8], "data": None, "data_sha256": None}
 
 
 def test_identity_of_a_torchvision_source_without_checkpoint_has_no_hashes():

@@ -10,7 +10,8 @@ from torch import nn
 
 from prune.errors import ArtifactError, UsageError
 from prune.models import ModelSpec, build_model, example_input, parameter_count
-from prune.structured import load_structured, macs, prune_structured, rebuild, structured_shapes
+from prune.structured import (grouped_note, load_structured, macs, prune_structured, rebuild,
+                              structured_shapes)
 
 CLASSIFIER = {"lenet300_100": "5", "lenet5": "7", "resnet18": "fc"}  # the last Linear of each model
 
@@ -161,11 +162,34 @@ def test_out_of_range_ratio_and_unknown_classifier_are_usage_errors():
         prune_structured(dense, 50, x, "head")
 
 
-def test_a_grouped_convolution_is_refused_rather_than_pruned_wrongly():
-    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3, groups=2), nn.Flatten(), nn.LazyLinear(10))
-    model(torch.randn(1, 3, 8, 8))
-    with pytest.raises(UsageError, match="1 is a grouped convolution"):
-        prune_structured(model, 50, torch.randn(1, 3, 8, 8), "3")
+class GroupedResidual(nn.Module):
+    """A stem, a grouped conv (2 groups) with BatchNorm added back onto the stem, a plain conv, the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.grouped = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.BatchNorm2d(8))
+        self.tail = nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten())
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.head(self.tail(x + self.grouped(x)))
+
+
+def test_a_grouped_convolution_and_the_layers_tied_to_it_keep_every_channel_while_others_are_pruned():
+    torch.manual_seed(0)
+    model = GroupedResidual().eval()
+    pruned = prune_structured(model, 50, torch.randn(1, 3, 8, 8), "head")
+    assert pruned.grouped[0].weight.shape == model.grouped[0].weight.shape
+    assert pruned.stem[0].out_channels == 8 and pruned.tail[0].out_channels == 8
+    assert pruned.head.in_features == 8 and pruned(torch.randn(2, 3, 8, 8)).shape == (2, 4)
+
+
+def test_grouped_note_names_the_grouped_convolutions_but_not_depthwise_ones():
+    assert "grouped convolutions grouped.0 and" in grouped_note(GroupedResidual())
+    assert grouped_note(nn.Sequential(nn.Conv2d(4, 4, 3, groups=4), nn.Flatten())) is None
 
 
 @pytest.mark.parametrize("name", ["lenet5", "resnet18"])

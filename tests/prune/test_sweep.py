@@ -20,8 +20,8 @@ from prune.sweep import Step, best_ratio, load_pruned, oneshot_pruned, run_sweep
 from prune.train import evaluate, training_splits
 
 SWEEP_KEYS = {"model", "method", "recovery", "finetune_epochs", "preset", "seed", "schedule", "tolerance", "dataset",
-              "accuracy_note", "trained", "dense_accuracy", "best_ratio", "dense_sha256", "train", "source",
-              "records"}
+              "accuracy_note", "method_note", "trained", "dense_accuracy", "best_ratio", "dense_sha256", "train",
+              "source", "records"}
 RECORD_KEYS = {"ratio", "sparsity", "layer_sparsity", "parameters", "macs", "accuracy", "eval_seconds",
                "recovery_note", "path"}
 
