@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,16 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if collection_path.resolve() == BENCHMARKS and not names_benchmarks(config):
         return True
     return None
+
+
+@pytest.fixture
+def force_parallel_export(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """A call that makes the export stage use its spawned worker processes, as for a ResNet-sized model on 2
+    cores (called after the prune stage, which must not see os.cpu_count patched)."""
+    import export.stage
+
+    def force() -> None:
+        monkeypatch.setattr(export.stage, "PARALLEL_MIN_PARAMETERS", 0)
+        monkeypatch.setattr(export.stage.os, "cpu_count", lambda: 2)
+
+    return force

@@ -121,14 +121,11 @@ def test_data_without_a_model_source_exits_two(run, data):
     assert status == 2 and "apply to model sources only" in err
 
 
-def test_export_in_spawned_worker_processes_reads_the_users_data(run, tmp_path, model, data, monkeypatch):
-    import export.stage
-
+def test_export_in_spawned_worker_processes_reads_the_users_data(run, tmp_path, model, data, force_parallel_export):
     options = ("--models", model, "--data", data, "--ratios", "50", "--methods", "l1-unstructured",
                "--recovery", "none")
     assert run("prune", *options)[0] == 0
-    monkeypatch.setattr(export.stage, "PARALLEL_MIN_PARAMETERS", 0)  # as for a ResNet-sized model
-    monkeypatch.setattr(export.stage.os, "cpu_count", lambda: 2)
+    force_parallel_export()
     status, err = run("export", *options)
     assert status == 0, err
     manifest = json.loads((artifact_dir(tmp_path / "out", model, 50) / "manifest.json").read_text())

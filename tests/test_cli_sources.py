@@ -6,7 +6,6 @@ import json
 import pytest
 import torch
 
-import export.stage
 from bench.cli import main
 from export.exporter import artifact_dir
 from prune import models
@@ -157,13 +156,12 @@ def test_one_checkpoint_for_two_sources_exits_two(run, tmp_path, user_file):
     assert "--checkpoint holds one model's weights; --models names 2 sources" in _one_line(err)
 
 
-def test_export_in_spawned_worker_processes_rebuilds_a_user_source(run, tmp_path, user_file, monkeypatch):
+def test_export_in_spawned_worker_processes_rebuilds_a_user_source(run, tmp_path, user_file, force_parallel_export):
     model = f"{user_file}:build"
     options = ("--models", model, "--input-shape", "3,8,8", "--ratios", "0,50",
                "--methods", "l1-unstructured")
     assert run("prune", *options)[0] == 0
-    monkeypatch.setattr(export.stage, "PARALLEL_MIN_PARAMETERS", 0)  # as for a ResNet-sized model
-    monkeypatch.setattr(export.stage.os, "cpu_count", lambda: 2)
+    force_parallel_export()
     status, err = run("export", *options)
     assert status == 0, err
     for ratio in (0, 50):
