@@ -53,3 +53,11 @@ def force_parallel_export(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]
         monkeypatch.setattr(export.stage.os, "cpu_count", lambda: 2)
 
     return force
+
+
+@pytest.fixture(autouse=True)
+def no_resolved_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test resolves its own model sources and leaves none behind (prune.models.RESOLVED)."""
+    from prune import models
+
+    monkeypatch.setattr(models, "RESOLVED", {})

@@ -27,12 +27,6 @@ def build():
 '''
 
 
-@pytest.fixture(autouse=True)
-def no_resolved(monkeypatch):
-    """Each test resolves its own sources and leaves none behind."""
-    monkeypatch.setattr(models, "RESOLVED", {})
-
-
 @pytest.fixture
 def model(tmp_path) -> str:
     (tmp_path / "net.py").write_text(USER_FILE)

@@ -8,7 +8,6 @@ import torch
 
 from bench.cli import main
 from export.exporter import artifact_dir
-from prune import models
 from prune.config import STUDY, pruned_path, sweep_path
 from prune.io import file_sha256, load_checkpoint
 from prune.sources import ModelSource, build_source
@@ -26,12 +25,6 @@ def build():
 def broken():
     raise ValueError("no such layer size")
 '''
-
-
-@pytest.fixture(autouse=True)
-def no_resolved(monkeypatch):
-    """Each test resolves its own sources and leaves none behind."""
-    monkeypatch.setattr(models, "RESOLVED", {})
 
 
 @pytest.fixture

@@ -24,9 +24,8 @@ def build():
 
 
 @pytest.fixture
-def source(tmp_path, monkeypatch) -> str:
+def source(tmp_path) -> str:
     """A registered model source whose second convolution is depthwise."""
-    monkeypatch.setattr(models, "RESOLVED", {})
     path = tmp_path / "depthwise_net.py"
     path.write_text(NET)
     return register_source(ModelSource(f"{path}:build", (3, 8, 8))).name

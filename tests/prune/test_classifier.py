@@ -8,26 +8,19 @@ from torchvision.models import mobilenet_v3_small, squeezenet1_1
 from prune.classifier import find_classifier
 from prune.errors import UsageError
 from prune.models import MODELS, build_model, example_input, prunable_layers
+from user_models import MODEL_FILE
 
 
 def _example(shape: tuple[int, ...] = (3, 8, 8)) -> torch.Tensor:
     return torch.randn((1, *shape), generator=torch.Generator().manual_seed(0))
 
 
-class LateProbe(nn.Module):
-    """A Linear head, then a convolution run after it whose output is thrown away."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Conv2d(3, 4, 3, padding=1)
-        self.head = nn.Linear(4, 5)
-        self.probe = nn.Conv2d(4, 2, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.features(x)
-        logits = self.head(features.mean((2, 3)))
-        self.probe(features)
-        return logits
+def late_probe() -> nn.Module:
+    """The user file's late_probe (user_models.MODEL_FILE): a Linear head, then a convolution run after it whose
+    output is thrown away."""
+    namespace: dict = {}
+    exec(MODEL_FILE, namespace)  # the tests' own text, as the model-source tests write it to a file
+    return namespace["late_probe"]()
 
 
 def test_linear_head_is_the_classifier():
@@ -53,11 +46,11 @@ def test_mobilenet_classifier_is_its_last_linear():
 
 
 def test_a_layer_run_after_the_head_whose_output_is_unused_is_not_the_classifier():
-    assert find_classifier(LateProbe(), _example()) == "head"
+    assert find_classifier(late_probe(), _example()) == "head"
 
 
 def test_tracing_keeps_the_models_mode():
-    model = LateProbe().train()
+    model = late_probe().train()
     find_classifier(model, _example())
     assert model.training
 

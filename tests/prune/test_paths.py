@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from prune import models
 from prune.config import STUDY, RunConfig, Variant, checkpoint_path, pruned_path, safe_dirname, sweep_path
 from prune.errors import UsageError
 
@@ -45,8 +44,7 @@ def test_registry_models_keep_their_paths():
     assert pruned_path(OUT, "lenet5", 90) == OUT / "pruned" / "lenet5" / "r90.pt"
 
 
-def test_two_sources_with_the_same_safe_name_are_a_usage_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(models, "RESOLVED", {})
+def test_two_sources_with_the_same_safe_name_are_a_usage_error(tmp_path):
     (tmp_path / "a").mkdir()
     for path in (tmp_path / "a" / "b.py", tmp_path / "a-b.py"):
         path.write_text("from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Flatten(), "

@@ -21,12 +21,6 @@ from prune.sources import (ModelSource, build_source, check_input_shape, parse_i
 SHAPE = (3, 8, 8)
 
 
-@pytest.fixture(autouse=True)
-def no_resolved(monkeypatch):
-    """Each test starts with no resolved sources and leaves none behind."""
-    monkeypatch.setattr(models, "RESOLVED", {})
-
-
 @pytest.fixture
 def net_file(tmp_path) -> str:
     """The path of a user file defining the tiny models of user_models.MODEL_FILE."""
