@@ -14,11 +14,11 @@ from export.int8 import Calibration
 from export.loaders import state_module
 from export.onnx_io import export_onnx, pruned_initializer_names
 from export.verify import torch_logits
-from prune.config import STUDY, Variant, pruned_path
+from prune.config import STUDY, Variant, base_path, pruned_path
 from prune.errors import ArtifactError
-from prune.io import load_checkpoint
 from prune.models import arch_layers, example_input
-from prune.pruning import is_masked, loaded_masks, make_permanent
+from prune.pruned_io import load_pruned_state
+from prune.pruning import is_masked, make_permanent
 from prune.structured import macs
 
 
@@ -87,10 +87,10 @@ def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, varia
                 calibration: Calibration | None = None) -> PrunedModel:
     """Rebuild the pruned model (shapes checked), take its logits on `images`, then make pruning permanent."""
     path = require_pruned(out, model, ratio, variant)
-    state, config = load_checkpoint(path)
+    state, config = load_pruned_state(path, base_path(out, model))
     if config.get("model", model) != model:
         raise ArtifactError(f"{path}: checkpoint of model {config['model']!r}, expected {model}; rerun prune")
-    module = state_module(loaded_masks(state), model, str(path))
+    module = state_module(state, model, str(path))
     if not is_masked(module, model):
         return PrunedModel(model, ratio, None, torch_logits(module, images), module, (), variant, calibration)
     masked_state = module.state_dict()  # keeps weight_orig/weight_mask alive after prune.remove drops them

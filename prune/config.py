@@ -203,6 +203,11 @@ def sweep_path(out: Path, model: str, variant: Variant = STUDY) -> Path:
 
 
 def pruned_path(out: Path, model: str, ratio: float, variant: Variant = STUDY) -> Path:
-    """The pruned model of `model` at `ratio` under `variant`: a masked state_dict (weight_orig, and weight_mask
-    stored as bool), or a structured method's smaller dense state_dict."""
+    """The pruned model of `model` at `ratio` under `variant`: a masked state_dict (weight_orig and weight_mask)
+    or a structured method's smaller dense state_dict, stored against `base_path` (prune.pruned_io)."""
     return variant_dir(Path(out) / "pruned", model, variant) / f"{ratio_tag(ratio)}.pt"
+
+
+def base_path(out: Path, model: str) -> Path:
+    """The dense weights every pruned checkpoint of `model` was pruned from and refers to."""
+    return Path(out) / "pruned" / safe_dirname(model) / "dense.pt"

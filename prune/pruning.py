@@ -57,17 +57,8 @@ def make_permanent(model: nn.Module, arch: str | None = None) -> nn.Module:
     return model
 
 
-MASK_SUFFIX = "weight_mask"
-
-
-def saved_masks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`state` with every pruning mask as bool: a quarter of float32's bytes on disk, the same 0/1 values."""
-    return {k: v.bool() if k.endswith(MASK_SUFFIX) else v for k, v in state.items()}
-
-
-def loaded_masks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`state` with bool pruning masks back in float32, the dtype torch's pruning multiplies weights with."""
-    return {k: v.float() if k.endswith(MASK_SUFFIX) and v.dtype == torch.bool else v for k, v in state.items()}
+MASK_SUFFIX = "weight_mask"  # torch's pruning state: the 0/1 mask and the weight it multiplies
+ORIG_SUFFIX = "weight_orig"
 
 
 def masked_model(name: str, state_dict: dict[str, torch.Tensor], source: str = "state_dict") -> nn.Module:

@@ -22,14 +22,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 from torch import nn
 
-from prune.config import STUDY, RunConfig, Variant, checkpoint_path, pruned_path, sweep_path
+from prune.config import STUDY, RunConfig, Variant, base_path, checkpoint_path, pruned_path, sweep_path
 from prune.data import Splits
 from prune.errors import DatasetUnavailable, UsageError
-from prune.io import file_sha256, load_checkpoint, read_json, save_checkpoint, write_json
+from prune.io import file_sha256, read_json, write_json
 from prune.methods import Method, get_method
 from prune.models import arch_layers, build_model, example_input, is_source
 from prune.presets import get_preset
-from prune.pruning import global_sparsity, layer_sparsity, loaded_masks, masked_model, saved_masks
+from prune.pruned_io import Base, load_pruned_state, save_pruned, write_base
+from prune.pruning import global_sparsity, layer_sparsity, masked_model
 from prune.recovery import Recovery, RecoveryContext, get_recovery
 from prune.sources import source_identity
 from prune.structured import grouped_note, load_structured, macs
@@ -130,7 +131,7 @@ def sweep_variant(sweep: dict) -> Variant:
     return Variant(sweep["method"], sweep["recovery"])
 
 
-def record_ratio(cfg: RunConfig, sweep: dict, pruned: nn.Module, ratio: float,
+def record_ratio(cfg: RunConfig, sweep: dict, pruned: nn.Module, ratio: float, base: Base,
                  test: tuple[torch.Tensor, torch.Tensor] | None, device: torch.device,
                  recovery_note: str | None = None) -> dict:
     """Evaluate and save a model pruned (and recovered) at `ratio`; returns its sweep record.
@@ -148,7 +149,7 @@ def record_ratio(cfg: RunConfig, sweep: dict, pruned: nn.Module, ratio: float,
     path = pruned_path(cfg.out, model, ratio, variant)
     config = {"model": model, "ratio": ratio, "method": variant.method, "recovery": variant.recovery,
               "schedule": cfg.schedule, "seed": cfg.seed, "preset": cfg.preset, "dense_sha256": sweep["dense_sha256"]}
-    save_checkpoint(path, saved_masks({k: v.detach().cpu() for k, v in pruned.state_dict().items()}), config)
+    save_pruned(path, pruned.state_dict(), base, config)
     return {"ratio": ratio, "sparsity": global_sparsity(pruned, model),
             "layer_sparsity": layer_sparsity(pruned, model),
             "parameters": sum(p.numel() for p in pruned.parameters()),
@@ -157,14 +158,14 @@ def record_ratio(cfg: RunConfig, sweep: dict, pruned: nn.Module, ratio: float,
             "path": path.relative_to(cfg.out).as_posix()}
 
 
-def load_pruned(path: Path, model: str) -> nn.Module:
+def load_pruned(path: Path, model: str, base: Path) -> nn.Module:
     """A pruned model the sweep saved, ready to be pruned further (the iterative schedule's resume point).
 
     A masked model's effective weights are recomputed as weight_orig * weight_mask: torch's pruning hook only
     does that on forward, and l1_unstructured ranks the effective weights, so stale ones would prune the wrong
     weights. A structured model is rebuilt in the shapes its tensors have.
     """
-    state = loaded_masks(load_checkpoint(path)[0])
+    state = load_pruned_state(path, base)[0]
     if not any(key.endswith("weight_orig") for key in state):
         return load_structured(model, {key: list(t.shape) for key, t in state.items()}, state, str(path))
     module = masked_model(model, state, str(path))
@@ -214,7 +215,8 @@ def iterative_pruned(cfg: RunConfig, dense: nn.Module, ratios: list[float], done
     variant = Variant(step.method.name, step.recovery.name)
     for ratio in ratios:
         if ratio in done:
-            current = load_pruned(pruned_path(cfg.out, step.name, ratio, variant), step.name)
+            current = load_pruned(pruned_path(cfg.out, step.name, ratio, variant), step.name,
+                                  base_path(cfg.out, step.name))
         else:
             current = step.prune(current, ratio, previous)
             yield current, step.recover(current)
@@ -235,7 +237,7 @@ def recovery_step(cfg: RunConfig, model: str, variant: Variant, splits: Splits |
     return Step(model, method, recovery, RecoveryContext(splits, settings, epochs, cfg.seed, device, console))
 
 
-def sweep_variant_ratios(cfg: RunConfig, step: Step, dense: Dense, splits: Splits | None,
+def sweep_variant_ratios(cfg: RunConfig, step: Step, dense: Dense, base: Base, splits: Splits | None,
                          ratios: tuple[float, ...], device: torch.device, console: Console) -> dict:
     """Prune one model with one variant at `ratios` in ascending order, skipping ratios an earlier run finished."""
     variant = Variant(step.method.name, step.recovery.name)
@@ -250,7 +252,7 @@ def sweep_variant_ratios(cfg: RunConfig, step: Step, dense: Dense, splits: Split
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"prune {step.name} {variant.tag} ({cfg.schedule})", total=len(todo))
         for ratio, (pruned, note) in zip(todo, pruned_models):
-            add_record(cfg, sweep, record_ratio(cfg, sweep, pruned, ratio, test, device, note))
+            add_record(cfg, sweep, record_ratio(cfg, sweep, pruned, ratio, base, test, device, note))
             progress.advance(task)
     write_json(sweep_path(cfg.out, step.name, variant), sweep)  # also when all was resumed: header refreshes
     return sweep
@@ -264,8 +266,9 @@ def sweep_model(cfg: RunConfig, model: str, device: torch.device, console: Conso
     except DatasetUnavailable as exc:
         splits, reason = None, str(exc)
     dense = dense_model(cfg, model, splits, reason, device, console)
+    base = write_base(base_path(cfg.out, model), dense.module.state_dict())
     return {variant: sweep_variant_ratios(cfg, recovery_step(cfg, model, variant, splits, reason, device, console),
-                                          dense, splits, ratios, device, console)
+                                          dense, base, splits, ratios, device, console)
             for variant, ratios in cfg.variants(model).items()}
 
 

@@ -8,8 +8,9 @@ import torch
 
 from bench.cli import main
 from export.exporter import artifact_dir
-from prune.config import STUDY, pruned_path, sweep_path
-from prune.io import file_sha256, load_checkpoint
+from prune.config import STUDY, base_path, pruned_path, sweep_path
+from prune.io import file_sha256
+from prune.pruned_io import load_pruned_state
 from prune.sources import ModelSource, build_source
 
 USER_FILE = '''
@@ -84,7 +85,7 @@ def test_prune_a_user_file_with_its_checkpoint_starts_from_those_weights(run, tm
     sweep = _sweep(tmp_path, model)
     assert sweep["trained"] and sweep["dense_sha256"] == file_sha256(tmp_path / "weights.pt")
     assert sweep["source"]["source_sha256"] == file_sha256(user_file)
-    state, _ = load_checkpoint(pruned_path(tmp_path / "out", model, 0, STUDY))
+    state, _ = load_pruned_state(pruned_path(tmp_path / "out", model, 0, STUDY), base_path(tmp_path / "out", model))
     assert torch.equal(state["7.weight"], weights["7.weight"])  # the classifier: never masked
 
 

@@ -8,9 +8,9 @@ from export.loaders import load_torch_model
 from export.manifest import read_manifest
 from export.stage import artifact_dir
 from export.verify import LOGITS, top1_accuracy
-from prune.config import pruned_path
+from prune.config import base_path, pruned_path
 from prune.errors import UsageError
-from prune.io import load_checkpoint
+from prune.pruned_io import load_pruned_state
 from prune.models import prunable_layers
 from prune.pruning import masked_model
 
@@ -41,7 +41,7 @@ def test_sparse_onnx_format_notes_that_onnxruntime_densifies_it():
 @pytest.mark.parametrize(("model", "ratio"), CASES)
 @pytest.mark.parametrize("fmt", [name for name, fmt in FORMATS.items() if not fmt.lossy])
 def test_every_lossless_format_reproduces_the_pruned_models_logits_and_accuracy(exported, images, model, ratio, fmt):
-    state, _ = load_checkpoint(pruned_path(exported, model, ratio))
+    state, _ = load_pruned_state(pruned_path(exported, model, ratio), base_path(exported, model))
     data = images(model)
     expected = LOGITS["torch"](masked_model(model, state), data.x)
     loaded = FORMATS[fmt].load(artifact_dir(exported, model, ratio) / FORMATS[fmt].filename, model)

@@ -8,7 +8,7 @@ from export.manifest import is_current
 from prune.config import Variant, pruned_path
 from prune.io import save_checkpoint
 from prune.models import build_model
-from prune.pruning import prune_l1, saved_masks
+from prune.pruning import prune_l1
 
 GLOBAL = Variant("global-l1", "none")
 
@@ -36,7 +36,7 @@ def test_an_untimed_cell_is_current_until_a_run_wants_it_timed_then_its_files_ar
 def test_another_method_is_exported_dense_packed_shared_and_int8_without_the_sparse_formats(tmp_path, images):
     torch.manual_seed(0)
     module = prune_l1(build_model("lenet5"), 90)
-    save_checkpoint(pruned_path(tmp_path, "lenet5", 90, GLOBAL), saved_masks(module.state_dict()),
+    save_checkpoint(pruned_path(tmp_path, "lenet5", 90, GLOBAL), module.state_dict(),
                     {"model": "lenet5", "ratio": 90, "method": GLOBAL.method, "recovery": GLOBAL.recovery})
     manifest, _ = export_one(tmp_path, "lenet5", 90, images("lenet5"), GLOBAL)
     assert [a["format"] for a in manifest["artifacts"]] == formats_for(sparse=False) == [

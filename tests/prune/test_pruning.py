@@ -8,8 +8,7 @@ import torch
 from prune.config import STUDY_RATIOS
 from prune.errors import ArtifactError
 from prune.models import build_model, prunable_layers
-from prune.pruning import (global_sparsity, is_masked, layer_sparsity, loaded_masks, make_permanent, masked_model,
-                           prune_l1, saved_masks)
+from prune.pruning import global_sparsity, is_masked, layer_sparsity, make_permanent, masked_model, prune_l1
 
 
 def _model(name: str, seed: int = 0):
@@ -99,12 +98,3 @@ def test_make_permanent_leaves_every_zero_positive():
     weight = model[1].weight.detach()
     zeros = weight == 0
     assert zeros.any() and not torch.signbit(weight[zeros]).any()
-
-
-def test_masks_are_saved_as_bool_and_load_back_as_the_float_masks_torch_multiplies_with():
-    torch.manual_seed(0)
-    state = prune_l1(build_model("lenet5"), 70).state_dict()
-    saved = saved_masks(state)
-    assert all(v.dtype == torch.bool for k, v in saved.items() if k.endswith("weight_mask"))
-    loaded = loaded_masks(saved)
-    assert all(loaded[k].dtype == v.dtype and torch.equal(loaded[k], v) for k, v in state.items())

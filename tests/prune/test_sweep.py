@@ -7,13 +7,14 @@ import torch
 from rich.console import Console
 
 import prune.sweep
-from prune.config import STUDY, Variant, checkpoint_path, pruned_path, sweep_path
+from prune.config import STUDY, Variant, base_path, checkpoint_path, pruned_path, sweep_path
 from prune.data import EMBEDDED_SOURCE
 from prune.errors import DatasetUnavailable, UsageError
 from prune.io import load_checkpoint, read_json
 from prune.methods import get_method
 from prune.models import build_model, parameter_count
 from prune.presets import get_preset
+from prune.pruned_io import load_pruned_state
 from prune.pruning import global_sparsity, is_masked, layer_sparsity, prune_l1
 from prune.recovery import get_recovery
 from prune.sweep import Step, best_ratio, load_pruned, oneshot_pruned, run_sweep
@@ -22,6 +23,7 @@ from prune.train import evaluate, training_splits
 SWEEP_KEYS = {"model", "method", "recovery", "finetune_epochs", "preset", "seed", "schedule", "tolerance", "dataset",
               "accuracy_note", "method_note", "trained", "dense_accuracy", "best_ratio", "dense_sha256", "train",
               "source", "records"}
+FINETUNED = Variant("l1-unstructured", "finetune")
 RECORD_KEYS = {"ratio", "sparsity", "layer_sparsity", "parameters", "macs", "accuracy", "eval_seconds",
                "recovery_note", "path"}
 
@@ -63,7 +65,7 @@ def test_each_ratio_is_saved_as_a_masked_model_at_its_measured_sparsity(smoke_co
     for record in records:
         path = pruned_path(cfg.out, "lenet300_100", record["ratio"])
         assert record["path"] == path.relative_to(cfg.out).as_posix()
-        model = load_pruned(path, "lenet300_100")
+        model = load_pruned(path, "lenet300_100", base_path(cfg.out, "lenet300_100"))
         _, config = load_checkpoint(path)
         assert is_masked(model)
         assert abs(global_sparsity(model) - record["ratio"]) < 0.5
@@ -147,7 +149,7 @@ def test_model_without_its_dataset_is_pruned_from_seeded_random_weights(smoke_co
     assert sweep["dataset"] is None and "resnet18's dataset not found" in sweep["accuracy_note"]
     assert sweep["records"][0]["accuracy"] is None
     assert abs(sweep["records"][0]["sparsity"] - 50) < 0.5
-    state, config = load_checkpoint(pruned_path(cfg.out, "resnet18", 50))
+    state, config = load_pruned_state(pruned_path(cfg.out, "resnet18", 50), base_path(cfg.out, "resnet18"))
     assert config["dense_sha256"] == "untrained"
     torch.manual_seed(0)
     reference = prune_l1(build_model("resnet18"), 50).state_dict()
@@ -199,7 +201,8 @@ def test_a_structured_variant_saves_a_smaller_dense_model_that_reloads_with_its_
     sweeps = run_sweep(cfg, console)["lenet300_100"]
     record = sweeps[Variant("l1-structured", "none")]["records"][0]
     dense = sweeps[STUDY]["records"][0]
-    model = load_pruned(pruned_path(cfg.out, "lenet300_100", 50, Variant("l1-structured", "none")), "lenet300_100")
+    model = load_pruned(pruned_path(cfg.out, "lenet300_100", 50, Variant("l1-structured", "none")), "lenet300_100",
+                        base_path(cfg.out, "lenet300_100"))
     assert not is_masked(model)
     assert record["parameters"] == parameter_count(model) < 0.55 * dense["parameters"]
     assert record["macs"] < 0.55 * dense["macs"]
@@ -211,13 +214,13 @@ def test_a_structured_variant_saves_a_smaller_dense_model_that_reloads_with_its_
 def test_finetuned_masked_models_keep_their_pruned_weights_at_zero_on_disk(smoke_config, console):
     cfg = smoke_config(recoveries=("none", "finetune"), compare_ratios=(90,))
     run_sweep(cfg, console)
-    state, config = load_checkpoint(pruned_path(cfg.out, "lenet300_100", 90, Variant("l1-unstructured", "finetune")))
-    plain, _ = load_checkpoint(pruned_path(cfg.out, "lenet300_100", 90))
+    base = base_path(cfg.out, "lenet300_100")
+    state, config = load_pruned_state(pruned_path(cfg.out, "lenet300_100", 90, FINETUNED), base)
+    plain, _ = load_pruned_state(pruned_path(cfg.out, "lenet300_100", 90), base)
     assert config["recovery"] == "finetune"
     assert torch.equal(state["1.weight_mask"], plain["1.weight_mask"])
     assert not torch.equal(state["1.weight_orig"], plain["1.weight_orig"])
-    model = load_pruned(pruned_path(cfg.out, "lenet300_100", 90, Variant("l1-unstructured", "finetune")),
-                        "lenet300_100")
+    model = load_pruned(pruned_path(cfg.out, "lenet300_100", 90, FINETUNED), "lenet300_100", base)
     assert layer_sparsity(model)["1"] == pytest.approx(90, abs=0.01)
 
 
