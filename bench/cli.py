@@ -82,6 +82,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="the study's ratios whose artifacts stay on disk and are timed, besides 0 and the "
                              "compare ratios; sizes and accuracy cover every ratio (default: the preset's, on quick "
                              "all for the LeNets and 0,90,99 for the ResNets)")
+    parser.add_argument("--keep-artifacts", action="store_true",
+                        help="keep every artifact file after measuring it (default: only packed.pt, codebook.pt "
+                             "and model.int8.onnx stay; export rebuilds the others from the pruned checkpoint, "
+                             "and with this option rebuilds the ones an earlier measure removed)")
 
 
 def _measure_options(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +134,8 @@ def run_config(args: argparse.Namespace) -> RunConfig:
                      schedule=args.schedule, tolerance=args.tolerance, methods=args.methods,
                      recoveries=args.recoveries, finetune_epochs=args.finetune_epochs,
                      compare_ratios=args.compare_ratios, latency_ratios=args.latency_ratios,
-                     codebook_bits=args.codebook_bits, num_classes=args.num_classes,
+                     codebook_bits=args.codebook_bits, keep_artifacts=args.keep_artifacts,
+                     num_classes=args.num_classes,
                      checkpoint=args.checkpoint, exclude=args.exclude, data=args.data,
                      input_shape=None if args.input_shape is None else parse_input_shape(args.input_shape))
 

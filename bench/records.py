@@ -114,7 +114,7 @@ class ArtifactFile:
     method: str = DEFAULT_METHOD  # pruning method, name in prune.methods.METHODS
     recovery: str = DEFAULT_RECOVERY  # what ran after pruning, name in prune.recovery.RECOVERIES
     accuracy: float | None = None  # top-1 % through the file as export loaded it; None without test data
-    kept: bool = True  # False: removed after export measured it (a ratio whose latency is not timed)
+    kept: bool = True  # False: removed once export sized it (an untimed ratio) or measure timed it
 
     def to_dict(self) -> dict:
         """JSON-serialisable form."""

@@ -94,14 +94,14 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
 
 def export_one(out: Path, model: str, ratio: float, data: EvalData, variant: Variant = STUDY,
                timed: bool = True, calibration: Calibration | None = None, tolerance: float = 1.0,
-               codebook_bits: int | None = None) -> tuple[dict, bool]:
+               codebook_bits: int | None = None, keep: bool = False) -> tuple[dict, bool]:
     """Export (model, variant, ratio) unless its manifest already matches the source (with the files on disk
-    when the cell is `timed`); returns (manifest, skipped). Without `calibration` the int8 model is calibrated
+    when the cell is `timed`, or removed after measuring unless `keep`); returns (manifest, skipped). Without `calibration` the int8 model is calibrated
     on seeded random inputs, and its manifest says so; without `codebook_bits` the fewest within `tolerance`."""
     source_path = require_pruned(out, model, ratio, variant)
     source = {"path": source_path.relative_to(out).as_posix(), "sha256": sha256_file(source_path)}
     directory = artifact_dir(out, model, ratio, variant)
-    if is_current(directory, source["sha256"], timed):
+    if is_current(directory, source["sha256"], timed, keep):
         manifest = read_manifest(directory)
         if codebook_bits in (None, manifest.get("codebook_bits")):  # None: the measured choice, whichever it was
             return manifest, True
@@ -126,9 +126,9 @@ def cached_calibration(model: str, data_dir: Path, download: bool, seed: int) ->
 
 def export_job(out: Path, model: str, ratio: float, data_dir: Path, download: bool, seed: int,
                test_limit: int | None, variant: Variant = STUDY, timed: bool = True, tolerance: float = 1.0,
-               codebook_bits: int | None = None) -> tuple[dict, bool]:
+               codebook_bits: int | None = None, keep: bool = False) -> tuple[dict, bool]:
     """export_one with the model's first `test_limit` test images and its calibration images loaded (or reused)
     in this process: a worker's entry point."""
     data = cached_eval_data(model, data_dir, download, seed, test_limit)
     return export_one(out, model, ratio, data, variant, timed, cached_calibration(model, data_dir, download, seed),
-                      tolerance, codebook_bits)
+                      tolerance, codebook_bits, keep)

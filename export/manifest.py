@@ -5,8 +5,8 @@ Schema: {"model", "ratio", "sparsity", "fp32_ref_bytes", "source": {"path", "sha
 plus "accuracy" (the in-memory pruned model's), "dataset" (source of the test data or null), "accuracy_note"
 (why accuracy is null), "verify_batch" (images whose logits were compared), "sparse_formats" (whether the
 sparse formats were written), "format_versions" (format -> layout version: a manifest of older layouts is
-exported again) and per artifact "kept" (false: its file was removed after it was verified and measured, in a
-cell whose latency is not timed). gzip_bytes is the size at zlib level 6 (export.digest), or null with
+exported again) and per artifact "kept" (false: its file was removed) with "removed_by" ("export": verified and
+sized in a cell whose latency is not timed; "measure": timed, then removed as export rebuilds it). gzip_bytes is the size at zlib level 6 (export.digest), or null with
 gzip_note saying why it was not computed: exactly one of the two is null.
 """
 
@@ -49,14 +49,15 @@ class ArtifactEntry:
     # top-1 percent on the test split: a lossy file's through the loaded file, a lossless one's the pruned
     # model's (its logits reproduce the model's on the verification batch); None without data
     accuracy: float | None
-    kept: bool = True  # False: written, verified and measured, then removed (an untimed cell; export rewrites it)
+    kept: bool = True  # False: written, verified and measured, then removed (export rewrites it on demand)
+    removed_by: str | None = None  # the stage that removed the file: "export" (an untimed cell) or "measure"
 
     @classmethod
     def from_digest(cls, fmt: str, file: str, digest: FileDigest, sparsity: float, max_abs_diff: float,
                     accuracy: float | None, kept: bool = True) -> ArtifactEntry:
         """An entry from a file digest and the verification results."""
         return cls(fmt, file, digest.bytes, digest.gzip_bytes, digest.gzip_note, digest.sha256, sparsity,
-                   max_abs_diff, accuracy, kept)
+                   max_abs_diff, accuracy, kept, None if kept else "export")
 
 
 def manifest_path(directory: Path) -> Path:
@@ -131,9 +132,29 @@ def is_kept(entry: dict) -> bool:
     return entry.get("kept", True)
 
 
-def is_current(directory: Path, source_sha256: str, timed: bool = True) -> bool:
+def removed_after_measuring(entry: dict) -> bool:
+    """Whether measure removed the artifact's file after timing it (export rebuilds it on demand)."""
+    return entry.get("removed_by") == "measure"
+
+
+def remove_measured(directory: Path, formats: tuple[str, ...]) -> int:
+    """Remove the kept files of `formats` from an artifact directory, saying so in its manifest (removed_by
+    "measure"); returns the bytes freed."""
+    manifest = read_manifest(directory)
+    freed = 0
+    for entry in manifest["artifacts"]:
+        if entry["format"] in formats and is_kept(entry):
+            (Path(directory) / entry["file"]).unlink(missing_ok=True)
+            entry.update(kept=False, removed_by="measure")
+            freed += entry["bytes"]
+    write_manifest(directory, manifest)
+    return freed
+
+
+def is_current(directory: Path, source_sha256: str, timed: bool = True, keep: bool = False) -> bool:
     """True when the manifest names this source, lists the formats its cell gets in their current layout
-    versions, keeps the files when the cell is `timed`, and every kept file still matches its sha256."""
+    versions, keeps the files when the cell is `timed` (or measure removed them after timing them, unless
+    `keep` wants them back), and every kept file still matches its sha256."""
     try:
         manifest = read_manifest(directory)
     except ArtifactError:
@@ -144,7 +165,8 @@ def is_current(directory: Path, source_sha256: str, timed: bool = True) -> bool:
         return False
     if manifest.get("format_versions") != format_versions(wanted):
         return False
-    if timed and not all(is_kept(entry) for entry in entries.values()):
+    if timed and not all(is_kept(entry) or (removed_after_measuring(entry) and not keep)
+                         for entry in entries.values()):
         return False
     for entry in filter(is_kept, entries.values()):
         path = Path(directory) / entry["file"]

@@ -54,6 +54,13 @@ def export_jobs(cfg: RunConfig) -> list[Cell]:
             for ratio in ratios]
 
 
+def job_arguments(cfg: RunConfig, cell: Cell, rebuild: bool = False) -> tuple:
+    """export_job's arguments for one cell of the run; `rebuild` writes again the files measure removed."""
+    model, variant, ratio = cell
+    return (cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed, eval_limit(cfg.preset, model), variant,
+            cfg.is_timed(model, variant, ratio), cfg.tolerance, cfg.codebook_bits, cfg.keep_artifacts or rebuild)
+
+
 def run_export(cfg: RunConfig, console: Console) -> list[dict]:
     """Export every model x variant x ratio of the run (skipping up-to-date directories); print a size summary."""
     jobs = export_jobs(cfg)
@@ -65,13 +72,9 @@ def run_export(cfg: RunConfig, console: Console) -> list[dict]:
         task = progress.add_task("export", total=len(jobs))
         workers = worker_count(cfg)
         if workers == 1:
-            for model, variant, ratio in jobs:
-                progress.update(task, description=f"export {model} {variant.tag} {ratio_tag(ratio)}")
-                limit = eval_limit(cfg.preset, model)
-                results[model, variant, ratio] = export_job(cfg.out, model, ratio, cfg.data_dir, cfg.download,
-                                                            cfg.seed, limit, variant,
-                                                            cfg.is_timed(model, variant, ratio), cfg.tolerance,
-                                                            cfg.codebook_bits)
+            for job in jobs:
+                progress.update(task, description=f"export {job[0]} {job[1].tag} {ratio_tag(job[2])}")
+                results[job] = export_job(*job_arguments(cfg, job))
                 progress.advance(task)
         else:
             progress.update(task, description=f"export ({workers} processes)")
@@ -99,11 +102,7 @@ def _run_parallel(cfg: RunConfig, jobs: list[Cell], workers: int) -> Iterator[tu
     sources = tuple(get_model_spec(model) for model in cfg.models if is_source(model))
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(threads, sources)) as pool:
-        futures: dict[Future, Cell] = {
-            pool.submit(export_job, cfg.out, model, ratio, cfg.data_dir, cfg.download, cfg.seed,
-                        eval_limit(cfg.preset, model), variant, cfg.is_timed(model, variant, ratio), cfg.tolerance,
-                        cfg.codebook_bits): (model, variant, ratio)
-            for model, variant, ratio in order}
+        futures: dict[Future, Cell] = {pool.submit(export_job, *job_arguments(cfg, job)): job for job in order}
         for future in as_completed(futures):
             yield futures[future], future.result()
 

@@ -76,6 +76,7 @@ class RunConfig:
     compare_ratios: tuple[float, ...] | None = None  # ratios of every variant but the study's; None: the preset's
     latency_ratios: tuple[float, ...] | None = None  # the study's ratios timed; None: the preset's (0 always is)
     codebook_bits: int | None = None  # index bits of the codebook format; None: the fewest within tolerance
+    keep_artifacts: bool = False  # keep every timed file after measuring (else only those in bench KEPT_FORMATS)
     # model sources (prune.sources) among `models`: their example input, a torchvision builder's classes, the
     # weights of the one source (else random), and the layers they keep dense besides the classifier
     input_shape: tuple[int, int, int] | None = None  # (C, H, W); required when `models` holds a source

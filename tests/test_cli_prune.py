@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import build_parser, main
+from bench.cli import build_parser, main, run_config
 from prune.config import checkpoint_path, sweep_path
 from prune.io import save_checkpoint
 from prune.models import build_model
@@ -105,6 +105,11 @@ def test_every_method_and_the_presets_recoveries_are_the_command_line_defaults()
     assert args.methods == ("l1-unstructured", "global-l1", "l1-structured")
     assert args.recoveries is None and args.latency_ratios is None
     assert args.finetune_epochs is None and args.compare_ratios is None
+
+
+def test_measured_files_are_removed_unless_keep_artifacts_is_given():
+    assert run_config(build_parser().parse_args(["all"])).keep_artifacts is False
+    assert run_config(build_parser().parse_args(["all", "--keep-artifacts"])).keep_artifacts is True
 
 
 def test_latency_ratios_outside_0_to_100_exit_two_in_one_line(run):

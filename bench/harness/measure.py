@@ -5,7 +5,8 @@ peak RSS, latency at batch 1 and the larger batch, accuracy and the logits' max 
 each model; a rerun with the same environment and settings keeps the records it already has, and a run over fewer
 models, ratios or runtimes keeps the other records of the earlier run whose artifact files are unchanged. The
 study's variant goes through every runtime; the other methods and recoveries through COMPARE_RUNTIMES, the ones
-a user would ship them on.
+a user would ship them on. Once a model is measured, only its KEPT_FORMATS files stay on disk (unless
+--keep-artifacts): export rebuilds the others from the pruned checkpoint, as it does when a later run needs them.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from bench.records import (BASELINE_RUNTIME, ArtifactFile, LatencyStats, Record,
                            attach_ratios_to_dense)
 from bench.results import results_path, reusable_records, write_results
 from bench.runtimes import RUNTIMES, Runtime, get_runtime, select_runtimes
-from export.exporter import artifact_dir
+from export.exporter import artifact_dir, export_job
 from export.formats import formats_for, get_format
-from export.stage import Cell, export_jobs
+from export.stage import Cell, export_jobs, job_arguments
 from export.loaders import load_torch_model
-from export.manifest import artifact_entry, has_sparse_formats, is_kept, manifest_path, read_manifest
+from export.manifest import (artifact_entry, has_sparse_formats, is_kept, manifest_path, read_manifest, remove_measured,
+                             removed_after_measuring)
 from export.verify import load_eval_data
 from prune.config import STUDY, RunConfig, Variant, ratio_tag, safe_dirname
 from prune.errors import ArtifactError
@@ -45,6 +47,9 @@ REFERENCE_FORMATS = ("masked", "dense")  # the first a cell has is the pruned mo
 # the runtimes of every variant but the study's: the dense artifact on eager torch and on onnxruntime (a structured
 # model has nothing sparse to run, and the study's grid already shows what the sparse runtimes make of zeros)
 COMPARE_RUNTIMES = ("torch-dense", "torch-dense-cuda", "ort-dense", "ort-int8")
+# the compact files a user ships, kept once measured; the others (masked, dense, sparse and fp32 ONNX files, 2-5x
+# dense at low ratios) export rewrites from the pruned checkpoint, byte for byte, when a run needs them again
+KEPT_FORMATS = ("packed", "codebook", "onnx_int8")
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,8 @@ def read_manifests(cfg: RunConfig, runtimes: list[Runtime]) -> dict[Cell, dict]:
         if cfg.is_timed(model, variant, ratio):
             for fmt in {reference_format(manifest), *(rt.format for rt in cell_runtimes(runtimes, variant,
                                                                                          manifest))}:
-                if not is_kept(artifact_entry(manifest, fmt)):
+                entry = artifact_entry(manifest, fmt)
+                if not is_kept(entry) and not removed_after_measuring(entry):
                     raise ArtifactError(f"{directory}: {fmt} was not kept on disk (its latency was not to be "
                                         "timed); run `python -m bench export` with the same --latency-ratios first")
         manifests[model, variant, ratio] = manifest
@@ -150,6 +156,12 @@ def covered_config(config: dict, records: list[Record], files: list[ArtifactFile
     if config.get("recoveries") is not None:
         covered["recoveries"] = list(dict.fromkeys(r.recovery for r in records))
     return {**config, **covered}
+
+
+def in_model_order(manifests: dict[Cell, dict]) -> dict[Cell, dict]:
+    """`manifests` ordered by model (registry first), variant and ratio, as results.json lists files."""
+    return dict(sorted(manifests.items(), key=lambda item: (position(item[0][0], MODELS), item[0][0],
+                                                            item[0][1].order, item[0][1:])))
 
 
 def artifact_files(manifests: dict[Cell, dict]) -> list[ArtifactFile]:
@@ -227,10 +239,30 @@ class MeasureRun:
         return (record is not None and not record.failed
                 and record.artifact_sha256 == artifact_entry(manifest, runtime.format)["sha256"])
 
+    def with_files(self, cell: Cell) -> dict:
+        """The cell's manifest, with the files an earlier measure removed written again by export first."""
+        manifest = self.manifests[cell]
+        if any(removed_after_measuring(entry) for entry in manifest["artifacts"]):
+            manifest, _ = export_job(*job_arguments(self.cfg, cell, rebuild=True))
+            self.manifests[cell] = manifest
+        return manifest
+
+    def remove_files(self, cells: list[Cell]) -> int:
+        """Remove the measured files of `cells` but KEPT_FORMATS' (their manifests say so); the bytes freed."""
+        freed = 0
+        for model, variant, ratio in cells:
+            directory = artifact_dir(self.cfg.out, model, ratio, variant)
+            names = tuple(e["format"] for e in self.manifests[model, variant, ratio]["artifacts"]
+                          if e["format"] not in KEPT_FORMATS)
+            freed += remove_measured(directory, names)
+            self.manifests[model, variant, ratio] = read_manifest(directory)
+        return freed
+
     def pair(self, model: str) -> tuple[Path | None, str | None]:
         """The model's dense artifact at ratio 0 (path, sha256) that every measurement times alongside its own."""
         directory = artifact_dir(self.cfg.out, model, 0)
-        manifest = self.manifests.get((model, STUDY, 0)) or manifest_or_none(directory)
+        dense = (model, STUDY, 0)
+        manifest = self.with_files(dense) if dense in self.manifests else manifest_or_none(directory)
         if manifest is None:
             return None, None
         entry = artifact_entry(manifest, get_runtime(BASELINE_RUNTIME).format)
@@ -239,7 +271,7 @@ class MeasureRun:
     def measure_one(self, cell: Cell, runtime: Runtime, data: ModelData, reference: np.ndarray) -> Record:
         """Measure one artifact through one runtime in a fresh child process."""
         model, variant, ratio = cell
-        manifest = self.manifests[cell]
+        manifest = self.with_files(cell)
         entry = artifact_entry(manifest, runtime.format)
         pair = self.pair(model) if runtime.paired else (None, None)
         job = Job(model, runtime.name, artifact_dir(self.cfg.out, model, ratio, variant) / entry["file"],
@@ -260,6 +292,7 @@ class MeasureRun:
             record = self.kept.get((model, variant.method, variant.recovery, ratio, runtime.name))
             if not self.is_current(record, manifest, runtime):
                 if reference is None:
+                    manifest = self.with_files(cell)
                     directory = artifact_dir(self.cfg.out, model, ratio, variant)
                     reference = reference_logits(directory, manifest, model, data.check_input)
                 record = self.measure_one(cell, runtime, data, reference)
@@ -277,10 +310,9 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
     config = {**cfg.to_dict(), "runtimes": [rt.name for rt in runtimes]}
     run = MeasureRun(cfg, settings, runtimes, manifests, reusable_records(cfg.out, environment, config))
     unchanged, unchanged_manifests = unchanged_records(cfg.out, run.kept)
-    files = artifact_files(dict(sorted({**unchanged_manifests, **manifests}.items(),
-                                       key=lambda item: (position(item[0][0], MODELS), item[0][0],
-                                                         item[0][1].order, item[0][1:]))))
+    files = artifact_files(in_model_order({**unchanged_manifests, **manifests}))
     records: list[Record] = []
+    freed = 0
     written = merged(records, unchanged)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with tempfile.TemporaryDirectory(prefix="prunebench-measure-") as scratch, \
@@ -290,12 +322,19 @@ def run_measure(cfg: RunConfig, mcfg: MeasureConfig, console: Console) -> list[R
         task = progress.add_task("measure", total=total)
         for model in cfg.models:
             data = model_data(cfg, model, Path(scratch))
-            for cell in (cell for cell in timed if cell[0] == model):
+            cells = [cell for cell in timed if cell[0] == model]
+            for cell in cells:
                 records += run.cell_records(cell, data, progress, task)
+            if not cfg.keep_artifacts:
+                freed += run.remove_files(cells)
+                files = artifact_files(in_model_order({**unchanged_manifests, **run.manifests}))
             written = merged(records, unchanged)
             attach_ratios_to_dense(written)
             write_results(cfg.out, environment, covered_config(config, written, files), written, files)
     _summary(records, run.kept, len(written) - len(records), cfg.out, console)
+    if freed:
+        console.print(f"removed {freed:,} bytes of measured files that export rebuilds (every format but "
+                      f"{', '.join(KEPT_FORMATS)}); --keep-artifacts keeps them")
     return records
 
 

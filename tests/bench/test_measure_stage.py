@@ -19,9 +19,9 @@ from bench.records import SCHEMA_VERSION, Record
 from bench.results import RESULTS_CSV, read_results, results_path
 from bench.runtimes import get_runtime
 from export.exporter import artifact_dir
-from export.manifest import read_manifest
+from export.manifest import read_manifest, removed_after_measuring
 from export.verify import EvalData
-from prune.config import RunConfig
+from prune.config import RunConfig, base_path, pruned_path
 from prune.errors import ArtifactError, UsageError
 from prune.models import example_input
 from prune.presets import eval_limit
@@ -55,7 +55,9 @@ def out(exported, tmp_path, fixture_images):
 
 
 def config(out, **kwargs) -> RunConfig:
-    return RunConfig(**{"models": (MODEL,), "ratios": RATIOS, "out": out, "preset": "smoke", **kwargs})
+    """The run measured here; it keeps every file (tests of removal pass keep_artifacts=False)."""
+    return RunConfig(**{"models": (MODEL,), "ratios": RATIOS, "out": out, "preset": "smoke", "keep_artifacts": True,
+                        **kwargs})
 
 
 def measure(out, mcfg: MeasureConfig = MeasureConfig(), **kwargs) -> tuple[list[Record], str]:
@@ -315,3 +317,59 @@ def test_records_whose_artifacts_are_gone_are_dropped(measured, monkeypatch):
     data = read_results(out)
     assert [(r.model, r.ratio, r.runtime) for r in data["records"]] == [(MODEL, 90, rt) for rt in CPU_RUNTIMES]
     assert {f.ratio for f in data["artifacts"]} == {90}
+
+
+@pytest.fixture
+def tidied(exported, tmp_path, fixture_images):
+    """A copy of the export with its pruned checkpoints, measured through torch-dense without --keep-artifacts;
+    yields (out, the manifests before measuring)."""
+    shutil.copytree(base_path(exported, MODEL).parent, base_path(tmp_path, MODEL).parent)
+    before = {}
+    for ratio in RATIOS:
+        shutil.copytree(artifact_dir(exported, MODEL, ratio), artifact_dir(tmp_path, MODEL, ratio))
+        before[ratio] = read_manifest(artifact_dir(tmp_path, MODEL, ratio))
+    measure(tmp_path, MeasureConfig(runtimes=("torch-dense",)), keep_artifacts=False)
+    return tmp_path, before
+
+
+def test_measuring_leaves_only_the_packed_codebook_and_int8_files_and_the_manifests_say_why(tidied):
+    out, _ = tidied
+    for ratio in RATIOS:
+        directory = artifact_dir(out, MODEL, ratio)
+        assert {p.name for p in directory.iterdir()} == {"manifest.json", "packed.pt", "codebook.pt",
+                                                         "model.int8.onnx"}
+        removed = [e for e in read_manifest(directory)["artifacts"] if not e["kept"]]
+        assert removed and all(removed_after_measuring(e) for e in removed)
+
+
+def test_results_list_the_removed_files_with_their_sizes(tidied):
+    out, before = tidied
+    files = {(f.ratio, f.artifact): f for f in read_results(out)["artifacts"]}
+    for ratio, manifest in before.items():
+        for entry in manifest["artifacts"]:
+            found = files[ratio, entry["file"]]
+            assert found.file_bytes == entry["bytes"]
+            assert found.kept == (entry["format"] in {"packed", "codebook", "onnx_int8"})
+
+
+def test_a_rerun_keeps_its_records_without_rebuilding_anything(tidied, monkeypatch):
+    out, _ = tidied
+    launched = count_children(monkeypatch)
+    records, _ = measure(out, MeasureConfig(runtimes=("torch-dense",)), keep_artifacts=False)
+    assert launched == [] and len(records) == len(RATIOS)
+    assert not (artifact_dir(out, MODEL, 90) / "dense.pt").exists()
+
+
+def test_a_rerun_that_must_measure_again_rebuilds_the_removed_files_byte_for_byte(tidied, monkeypatch):
+    out, before = tidied
+    launched = count_children(monkeypatch)
+    records, _ = measure(out, MeasureConfig(runtimes=("torch-dense", "ort-dense")))
+    assert launched.count("ort-dense") == len(RATIOS) and not any(r.failed for r in records)
+    for ratio, manifest in before.items():
+        rebuilt = {e["format"]: e for e in read_manifest(artifact_dir(out, MODEL, ratio))["artifacts"]}
+        for entry in manifest["artifacts"]:
+            if entry["format"] in {"masked", "dense", "sparse_coo", "sparse_csr", "onnx", "onnx_sparse"}:
+                assert rebuilt[entry["format"]]["kept"]
+                assert rebuilt[entry["format"]]["sha256"] == entry["sha256"], entry["format"]
+    assert pruned_path(out, MODEL, 90).is_file()
+

@@ -15,7 +15,7 @@ from export.stage import artifact_dir
 from prune.errors import ArtifactError
 
 ARTIFACT_FIELDS = {"format", "file", "bytes", "gzip_bytes", "gzip_note", "sha256", "sparsity", "max_abs_diff",
-                   "accuracy", "kept"}
+                   "accuracy", "kept", "removed_by"}
 
 
 def test_manifest_has_the_contracted_fields(exported):
