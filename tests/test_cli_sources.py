@@ -137,6 +137,15 @@ def test_bad_source_options_exit_two_with_one_line(run, args, expected):
     assert expected in _one_line(err)
 
 
+def test_a_path_with_a_comma_exits_two_with_one_line_naming_it(run, tmp_path):
+    (tmp_path / "a,b").mkdir()
+    (tmp_path / "a,b" / "net.py").write_text(USER_FILE)
+    status, err = run("prune", "--models", f"{tmp_path / 'a,b' / 'net.py'}:build", "--input-shape", "3,8,8")
+    assert status == 2
+    assert "its path holds a comma or space, which separate the names of --models" in _one_line(err)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_function_that_raises_exits_two_naming_the_model_and_the_error(run, user_file):
     status, err = run("prune", "--models", f"{user_file}:broken", "--input-shape", "3,8,8")
     assert status == 2

@@ -18,7 +18,7 @@ from export.formats import FORMATS
 from prune.config import STUDY, RunConfig, ratio_tag, safe_dirname
 from prune.errors import UsageError
 from prune.models import MODELS, is_source
-from prune.sources import parse_input_shape
+from prune.sources import parse_input_shape, split_models
 
 LENETS = ("lenet300_100", "lenet5")
 RESNETS = ("resnet18", "resnet50")
@@ -89,7 +89,10 @@ class SuitePlan:
         preset = config.getoption("bench_preset")
         models = LENETS + (RESNETS if config.getoption("bench_resnets") else ())
         if config.getoption("bench_models"):
-            models = tuple(name for name in config.getoption("bench_models").split(",") if name)
+            try:
+                models = split_models(config.getoption("bench_models"))
+            except UsageError as exc:
+                raise pytest.UsageError(f"--bench-models: {exc}") from None
         unknown = [name for name in models if name not in MODELS and not is_source(name)]
         if unknown or not models:
             raise pytest.UsageError(f"--bench-models {','.join(unknown)}: choose from {', '.join(MODELS)}, or "
