@@ -370,7 +370,8 @@ def test_a_model_source_without_bench_input_shape_is_one_usage_line(tmp_path):
     (tmp_path / "tiny.py").write_text(TINY_SOURCE)
     command = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "benchmarks"), "--collect-only", "-q",
                "-p", "no:cacheprovider", "--rootdir", str(ROOT), "--bench-models", "tiny.py:build"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 4, result.stdout + result.stderr
     assert ("ERROR: --bench-models tiny.py:build: a model source needs --bench-input-shape C,H,W"
             in result.stderr)
