@@ -111,10 +111,11 @@ class SuitePlan:
         return plan
 
     def run_config(self, out: Path) -> RunConfig:
-        """The harness's configuration of the suite's models: the study's grid only, on the CPU, into `out`."""
+        """The harness's configuration of the suite's models: the study's grid only, on the CPU, into `out`,
+        every file kept after measuring (the benchmarks load and run each format)."""
         return RunConfig(models=self.models, ratios=self.ratios, out=out, device="cpu", seed=SEED,
                          preset=self.preset, methods=(STUDY.method,), recoveries=(STUDY.recovery,),
-                         input_shape=self.input_shape, num_classes=self.num_classes)
+                         input_shape=self.input_shape, num_classes=self.num_classes, keep_artifacts=True)
 
     def timed_runtime(self, runtime: str) -> str:
         """The runtime a latency benchmark named `runtime` actually runs (differs only under the plant)."""
