@@ -12,7 +12,7 @@ from rich.markup import escape
 from prune.config import DEFAULT_METHODS, DEFAULT_RECOVERIES, STUDY_RATIOS, RunConfig, default_data_dir
 from prune.errors import PrunebenchError
 from prune.models import MODELS
-from prune.sources import parse_input_shape
+from prune.sources import parse_input_shape, split_models
 
 EXIT_FAILED = 1  # the run finished, but some measurement failed (listed at the end of the output)
 EXIT_USAGE = 2
@@ -33,7 +33,7 @@ def _ratios(text: str) -> tuple[float, ...]:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", type=_names, default=tuple(MODELS),
+    parser.add_argument("--models", type=split_models, default=tuple(MODELS),
                         help=f"comma-separated model names (default: all of {', '.join(MODELS)}) or model "
                              "sources: torchvision:<builder>, path/to/file.py:function or "
                              "package.module:function (importing the file or module runs its code)")

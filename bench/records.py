@@ -66,6 +66,9 @@ class Record:
     method: str = DEFAULT_METHOD  # pruning method, name in prune.methods.METHODS
     recovery: str = DEFAULT_RECOVERY  # what ran after pruning, name in prune.recovery.RECOVERIES
     macs: int | None = None  # multiply-accumulates of one image's forward pass, counted from the architecture
+    # a model source's identity (prune.sources.source_identity, as its sweep file holds it): the source, the
+    # sha256 of its file and of the checkpoint, the input shape and the data; None for a registry model
+    source: dict | None = None
 
     @property
     def failed(self) -> bool:

@@ -91,6 +91,7 @@ def csv_row(record: Record, batches: list[str], figures: list[str]) -> dict:
         row[f"to_dense:{figure}"] = record.to_dense.get(figure)
     row["layer_choice"] = json.dumps(record.layer_choice, sort_keys=True) if record.layer_choice else None
     row["notes"] = "; ".join(record.notes)
+    row["source"] = json.dumps(record.source, sort_keys=True) if record.source else None
     return row
 
 
@@ -99,7 +100,7 @@ def records_csv(records: list[Record]) -> str:
     batches = sorted({b for r in records for b in r.latency_ms}, key=int)
     figures = list(dict.fromkeys(f for r in records for f in r.to_dense))
     header = [*SCALAR_FIELDS, *(f"{n}@{b}" for b in batches for n in LATENCY_FIELDS),
-              *(f"to_dense:{f}" for f in figures), "layer_choice", "notes"]
+              *(f"to_dense:{f}" for f in figures), "layer_choice", "notes", "source"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
     writer.writeheader()

@@ -98,9 +98,9 @@ def recalibrate_batchnorm(model: nn.Module, ctx: RecoveryContext) -> str | None:
     return None
 
 
-@register_recovery("finetune", "a few epochs of training at a tenth of the peak lr; pruned weights stay zero")
+@register_recovery("finetune", "a few epochs of training at 0.3x the peak lr; pruned weights stay zero")
 def finetune(model: nn.Module, ctx: RecoveryContext) -> None:
-    """Retrain `model` for ctx.epochs with its recipe at a tenth of the peak lr (Han et al. 2015).
+    """Retrain `model` for ctx.epochs with its recipe at FINETUNE_LR_FACTOR x the peak lr (Han et al. 2015).
 
     PyTorch's pruning masks stay in place: weight_orig's gradient is masked, so pruned weights stay zero.
     """

@@ -81,6 +81,22 @@ def parse_source(text: str) -> SourceRef:
     return SourceRef(text, kind, target, attr)
 
 
+MODEL_SEPARATORS = ", "  # what separates the names of --models
+
+
+def split_models(text: str) -> tuple[str, ...]:
+    """--models text as names, each once, split at commas and spaces; a file source whose path holds either (the
+    file exists when the text is read whole) is a UsageError saying so, instead of an unknown model."""
+    names = tuple(dict.fromkeys(part for part in re.split(f"[{MODEL_SEPARATORS}]", text) if part))
+    for end in (match.end() for match in re.finditer(r"\.py:[A-Za-z_]\w*", text)):
+        starts = [0, *(i + 1 for i, ch in enumerate(text[:end]) if ch in MODEL_SEPARATORS)]
+        for candidate in (text[start:end] for start in starts):
+            if any(ch in candidate for ch in MODEL_SEPARATORS) and Path(candidate.rpartition(":")[0]).is_file():
+                raise UsageError(f"model {candidate!r}: its path holds a comma or space, which separate the "
+                                 "names of --models; rename the file or link it (ln -s) to a path without them")
+    return names
+
+
 def first_line(exc: BaseException) -> str:
     """'<ExceptionType>: <first line of its message>', for one-line error messages."""
     lines = str(exc).strip().splitlines()

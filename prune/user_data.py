@@ -92,6 +92,13 @@ def seeded_split(whole: Split) -> tuple[Split, Split]:
             Split(whole.images[order[:test]], whole.labels[order[:test]], whole.source))
 
 
+def shuffled(split: Split) -> Split:
+    """`split` in an order drawn with SPLIT_SEED: a preset's train and test limits take its leading images, and
+    a split given in class order (every image folder, many npz files) would otherwise give the first classes."""
+    order = torch.randperm(len(split.labels), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return Split(split.images[order], split.labels[order], split.source)
+
+
 def splits_dataset(name: str, train: Split, test: Split) -> DatasetSpec:
     """A DatasetSpec of the user's splits, normalised with the training split's per-channel statistics."""
     mean, std = channel_stats(train.images)
@@ -131,6 +138,7 @@ def npz_dataset(path: Path, shape: Shape) -> DatasetSpec:
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         train = _npz_split(_npz_array(arrays, "x_train", path), _npz_array(arrays, "y_train", path), path)
         test = _npz_split(_npz_array(arrays, "x_test", path), _npz_array(arrays, "y_test", path), path)
+        train, test = shuffled(train), shuffled(test)
     else:
         whole = _npz_split(_npz_array(arrays, "x", path), _npz_array(arrays, "y", path), path)
         train, test = seeded_split(whole)
@@ -187,6 +195,7 @@ def imagefolder_dataset(path: Path, shape: Shape) -> DatasetSpec:
         train = _image_folder(path / "train", shape, label)
         classes = sorted(entry.name for entry in (path / "train").iterdir() if entry.is_dir())
         test = _image_folder(test_dir, shape, label, classes)
+        train, test = shuffled(train), shuffled(test)
     else:
         train, test = seeded_split(_image_folder(path, shape, label))
     return splits_dataset(label, train, test)

@@ -18,7 +18,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-resnets", action="store_true",
                     help="benchmark resnet18 and resnet50 next to the LeNets (slow)")
     group.addoption("--bench-models", default=None,
-                    help="comma-separated models to benchmark instead of the LeNets (and ResNets)")
+                    help="comma-separated models to benchmark instead of the LeNets (and ResNets); registry "
+                         "names or model sources (torchvision:mobilenet_v3_small, file.py:function)")
+    group.addoption("--bench-input-shape", default=None, metavar="C,H,W",
+                    help="the example input of the model sources in --bench-models (required with one)")
+    group.addoption("--bench-num-classes", type=int, default=1000,
+                    help="a torchvision source's classes (default 1000)")
     group.addoption("--bench-out", type=Path, default=None,
                     help="keep the trained, pruned, exported and measured models here and reuse them on the "
                          "next run (default: a fresh temporary directory)")

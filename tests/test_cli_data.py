@@ -145,6 +145,23 @@ def test_prune_reads_an_image_folder_at_the_input_shape(run, tmp_path, model):
     assert sweep["dense_accuracy"] is not None and sweep["source"]["data_sha256"] is None
 
 
+def test_all_stages_run_on_an_image_folder_and_the_report_shows_its_accuracy(run, tmp_path, model):
+    _pets(tmp_path / "pets" / "train", 3)
+    data = _pets(tmp_path / "pets" / "test", 3).removesuffix("/test")
+    status, err = run("all", "--models", model, "--data", data, "--ratios", "0,50", "--methods",
+                      "l1-unstructured", "--recovery", "none", "--runtimes", "torch-dense,ort-dense")
+    assert status == 0, err
+    out = tmp_path / "out"
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert {(r["ratio"], r["runtime"]) for r in records} == {(0, "torch-dense"), (0, "ort-dense"),
+                                                            (50, "torch-dense"), (50, "ort-dense")}
+    assert all(r["dataset"] == "imagefolder:pets" and r["test_images"] == 12 for r in records)
+    dense = next(r["accuracy"] for r in records if (r["ratio"], r["runtime"]) == (0, "torch-dense"))
+    report = (out / "report.md").read_text()
+    assert "Accuracy on 12 test images" in report
+    assert f"(dense {dense:.2f}%)" in report
+
+
 def test_an_image_folder_with_more_classes_than_outputs_exits_two(run, tmp_path, model):
     status, err = run("prune", "--models", model, "--data", _pets(tmp_path / "pets", 4))
     assert status == 2

@@ -101,6 +101,22 @@ def test_all_stages_run_on_a_user_file_and_measure_it_in_child_processes(run, tm
     assert (tmp_path / "out" / "report.md").is_file()
 
 
+def test_every_record_of_a_source_names_its_file_checkpoint_and_input_shape(run, tmp_path, user_file):
+    model = f"{user_file}:build"
+    torch.save(build_source(ModelSource(model, (3, 8, 8))).state_dict(), tmp_path / "weights.pt")
+    status, err = run("all", "--models", model, "--input-shape", "3,8,8", "--ratios", "0", "--methods",
+                      "l1-unstructured", "--runtimes", "torch-dense,ort-dense", "--checkpoint",
+                      str(tmp_path / "weights.pt"))
+    assert status == 0, err
+    records = json.loads((tmp_path / "out" / "results.json").read_text())["records"]
+    assert [r["runtime"] for r in records] == ["torch-dense", "ort-dense"]
+    for record in records:
+        assert record["source"] == _sweep(tmp_path, model)["source"]
+        assert record["source"]["source_sha256"] == file_sha256(user_file)
+        assert record["source"]["checkpoint_sha256"] == file_sha256(tmp_path / "weights.pt")
+        assert record["source"]["input_shape"] == [3, 8, 8]
+
+
 def _one_line(err: str) -> str:
     assert err.count("\n") == 1, err
     return err
@@ -119,6 +135,15 @@ def test_bad_source_options_exit_two_with_one_line(run, args, expected):
     status, err = run("prune", *args)
     assert status == 2
     assert expected in _one_line(err)
+
+
+def test_a_path_with_a_comma_exits_two_with_one_line_naming_it(run, tmp_path):
+    (tmp_path / "a,b").mkdir()
+    (tmp_path / "a,b" / "net.py").write_text(USER_FILE)
+    status, err = run("prune", "--models", f"{tmp_path / 'a,b' / 'net.py'}:build", "--input-shape", "3,8,8")
+    assert status == 2
+    assert "its path holds a comma or space, which separate the names of --models" in _one_line(err)
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_function_that_raises_exits_two_naming_the_model_and_the_error(run, user_file):

@@ -42,6 +42,7 @@ from prune.io import torch_save
 from prune.models import MODELS, get_model_spec, is_source
 from prune.presets import eval_limit
 from prune.registry import position
+from prune.sources import source_identity
 
 REFERENCE_FORMATS = ("masked", "dense")  # the first a cell has is the pruned model every runtime's logits match
 # the runtimes of every variant but the study's: the dense artifact on eager torch and on onnxruntime (a structured
@@ -61,6 +62,7 @@ class ModelData:
     dataset: str  # data source, or "none"
     accuracy_note: str | None  # why accuracy is None
     test_images: int | None  # how many test images accuracy uses (the preset's, as in prune and export)
+    source: dict | None = None  # a model source's identity (prune.sources.source_identity); None: the registry's
 
 
 def cell_variant(manifest: dict) -> Variant:
@@ -179,11 +181,12 @@ def model_data(cfg: RunConfig, model: str, scratch: Path) -> ModelData:
     """Load the model's test images once (the same ones prune and export use); save them for the children."""
     data = load_eval_data(model, cfg.data_dir, cfg.download, cfg.seed, eval_limit(cfg.preset, model))
     check = data.x[:data.verify_count].contiguous().numpy()
+    source = source_identity(cfg.model_source(model), cfg.checkpoint) if is_source(model) else None
     if data.y is None:
-        return ModelData(check, None, "none", data.note, None)
+        return ModelData(check, None, "none", data.note, None, source)
     path = scratch / f"{safe_dirname(model)}-test.pt"
     torch_save(path, {"x": data.x.contiguous(), "y": data.y.contiguous()})
-    return ModelData(check, path, data.source, None, len(data.y))
+    return ModelData(check, path, data.source, None, len(data.y), source)
 
 
 def reference_logits(directory: Path, manifest: dict, model: str, check_input: np.ndarray) -> np.ndarray:
@@ -221,7 +224,8 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
         layer_choice=found.get("layer_choice", {}),
         artifact_sha256=entry["sha256"], error=result.error,
         test_images=data.test_images if accuracy is not None else None, gzip_note=entry["gzip_note"],
-        method=cell_variant(manifest).method, recovery=cell_variant(manifest).recovery, macs=manifest.get("macs"))
+        method=cell_variant(manifest).method, recovery=cell_variant(manifest).recovery, macs=manifest.get("macs"),
+        source=data.source)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ column marked) on request, as in report.md."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from rich import box
@@ -84,8 +85,10 @@ def print_detail(results: RunResults, console: Console) -> None:
                 console.print(Group(title, part))
 
 
-def print_report(results: RunResults, items: list[Finding], console: Console) -> None:
-    """Print the environment, one summary table per model, the failed measurements and the findings panel."""
+def print_report(results: RunResults, items: list[Finding], console: Console,
+                 model_notes: Mapping[str, list[str]] | None = None) -> None:
+    """Print the environment, one summary table per model (its notes under it, with `model_notes`: what the
+    methods' sweeps say of it), the failed measurements and the findings panel."""
     env = results.environment
     summary = ", ".join(f"{label}={env[k]}" for k, label in ENVIRONMENT_SUMMARY.items() if env.get(k) is not None)
     console.rule(f"prunebench report: {results.path}")
@@ -95,7 +98,8 @@ def print_report(results: RunResults, items: list[Finding], console: Console) ->
     tolerance = float(results.config.get("tolerance", RunConfig.tolerance))
     for model in results.models():
         console.print(summary_table(results, model, tolerance))
-        console.print(summary_notes(results, model, tolerance), style="dim", highlight=False)
+        notes = [summary_notes(results, model, tolerance), *(model_notes or {}).get(model, [])]
+        console.print("; ".join(notes), style="dim", highlight=False)
     for record in results.failures():
         console.print(f"[yellow]failed measurement[/] (shown as -): {record.model} {record.ratio:g}% "
                       f"{record.runtime}: {record.error}", highlight=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.report.findings import Finding
 from bench.report.int8 import int8_table
 from bench.report.ladder import ladder_table
-from bench.report.methods import batchnorm_lines, methods_table
+from bench.report.methods import batchnorm_lines, method_notes, methods_table
 from bench.report.data import RESULTS_FILE, RunResults
 from bench.report.detail import GZIP_NOTE, gzip_table, latency_detail_table
 from bench.report.paths import path_roots, relative_paths, shown_out
@@ -137,6 +137,8 @@ def comparison_section(results: RunResults, out: Path, missing_plots: list[str])
     lines = ["## Methods and recovery", ""]
     for model in results.models():
         lines += markdown_table(methods_table(results, model))
+        notes = method_notes(results, out, model)
+        lines += [*(f"- {model}, {note}" for note in notes), ""] if notes else []
     bn = batchnorm_lines(results, out)
     if bn:
         lines += ["BatchNorm statistics re-estimated after pruning (`bn`), against none:", ""]

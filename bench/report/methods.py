@@ -61,6 +61,18 @@ def methods_table(results: RunResults, model: str) -> FigureTable:
                        row_header="method+recovery ratio %")
 
 
+def method_notes(results: RunResults, out: Path, model: str) -> list[str]:
+    """What each method's sweep files say about `model` (`method_note`: the grouped convolutions l1-structured
+    left whole), one line per method that has a note."""
+    notes: dict[str, str] = {}
+    for variant in dict.fromkeys(Variant(r.method, r.recovery) for r in results.records if r.model == model):
+        path = sweep_path(out, model, variant)
+        note = read_json(path).get("method_note") if path.is_file() else None
+        if note:
+            notes.setdefault(variant.method, note)
+    return [f"{method}: {note}" for method, note in notes.items()]
+
+
 def batchnorm_lines(results: RunResults, out: Path) -> list[str]:
     """For each model and method with both none and bn: the accuracy of each at every shared ratio, or why bn was
     skipped (no BatchNorm layers). Tests whether stale BatchNorm statistics explain a pruned model's collapse."""

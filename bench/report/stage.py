@@ -9,6 +9,7 @@ from rich.console import Console
 from bench.report.console import print_report
 from bench.report.findings import findings
 from bench.report.markdown import render_markdown
+from bench.report.methods import method_notes
 from bench.report.plots import write_plots
 from bench.report.data import load_results, load_sweeps
 from bench.report.tradeoff_plots import plot_tradeoffs
@@ -35,6 +36,6 @@ def run_report(out: Path, console: Console) -> None:
     plots += [plot.path for plot in tradeoffs if plot.path]
     missing = [plot.reason for plot in tradeoffs if plot.reason]
     write_bytes(out / REPORT_FILE, render_markdown(results, items, sweeps, plots, out, missing).encode())
-    print_report(results, items, console)
+    print_report(results, items, console, {model: method_notes(results, out, model) for model in results.models()})
     console.print(f"wrote {out / REPORT_FILE} and {len(plots)} plots under {out / PLOTS_DIR}",
                   highlight=False)

@@ -6,7 +6,11 @@ from pathlib import Path
 
 from test_verdict import DENSE_ACCURACY, MODEL, file, record
 
-from bench.report.methods import batchnorm_lines, methods_table
+from rich.console import Console
+
+from bench.report.console import print_report
+from bench.report.markdown import comparison_section
+from bench.report.methods import batchnorm_lines, method_notes, methods_table
 from bench.records import attach_file_ratios, attach_ratios_to_dense
 from bench.report.data import RunResults
 from prune.config import Variant, sweep_path
@@ -67,3 +71,35 @@ def test_batchnorm_line_says_why_bn_was_skipped(tmp_path):
 
 def test_no_batchnorm_line_without_a_bn_sweep(tmp_path):
     assert batchnorm_lines(comparison(), tmp_path) == []
+
+
+GROUPED_NOTE = "grouped convolutions block.0 and every layer tied to their channels keep all channels"
+
+
+def _grouped_sweeps(out: Path) -> None:
+    """l1-structured's sweep files, as the prune stage writes them for a model with a grouped convolution."""
+    for recovery in ("none", "bn"):
+        write_json(sweep_path(out, MODEL, Variant("l1-structured", recovery)),
+                   {"method_note": GROUPED_NOTE, "records": [{"ratio": 50, "recovery_note": None}]})
+
+
+def test_a_structured_method_note_is_one_line_per_method(tmp_path):
+    _grouped_sweeps(tmp_path)
+    assert method_notes(comparison(), tmp_path, MODEL) == [f"l1-structured: {GROUPED_NOTE}"]
+
+
+def test_no_method_note_without_one_in_the_sweep_files(tmp_path):
+    assert method_notes(comparison(), tmp_path, MODEL) == []
+
+
+def test_the_markdown_comparison_prints_the_method_note_under_the_model_table(tmp_path):
+    _grouped_sweeps(tmp_path)
+    lines = comparison_section(comparison(), tmp_path, [])
+    assert f"- {MODEL}, l1-structured: {GROUPED_NOTE}" in lines
+
+
+def test_the_console_prints_the_method_note_under_the_model_summary(tmp_path):
+    _grouped_sweeps(tmp_path)
+    console = Console(record=True, width=400)
+    print_report(comparison(), [], console, {MODEL: method_notes(comparison(), tmp_path, MODEL)})
+    assert f"; l1-structured: {GROUPED_NOTE}" in console.export_text()

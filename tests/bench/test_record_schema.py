@@ -20,7 +20,8 @@ def record(runtime: str = "torch-dense", ratio: float = 0, **changes) -> Record:
                     "64": LatencyStats(10.0, 12.0, 15.0, 10.5, 1.0, 20, 5, 14.0, 1.5, 6400.0, True)},
         max_abs_diff=1e-7, paired_dense_ms={"1": 0.9}, to_dense={"file_bytes": 1.0}, notes=["a note"],
         layer_choice={"64": {"1": "sparse", "3": "dense"}}, artifact_sha256="ab" * 32, error="boom",
-        test_images=1000, gzip_note="not computed", macs=266_200)
+        test_images=1000, gzip_note="not computed", macs=266_200,
+        source={"source": "net.py:build", "source_sha256": "cd" * 32, "input_shape": [1, 28, 28]})
     return Record(**{**values, **changes})
 
 

@@ -335,3 +335,43 @@ def test_planted_masked_path_makes_regress_fail_naming_the_torch_dense_benchmark
     assert names == {f"test_inference_latency[smoke-lenet300_100-r{ratio}-torch-dense-b{batch}]"
                      for ratio in (0, 90) for batch in (1, 8)}
     assert newest_saved_run(storage).name == "0001_regress.json"  # a failing run is not saved
+
+
+TINY_SOURCE = '''from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 16),
+                         nn.ReLU(), nn.Linear(16, 3))
+'''
+
+
+@pytest.mark.slow
+def test_regress_builds_and_benchmarks_a_model_source_under_its_directory_name(tmp_path):
+    (tmp_path / "tiny.py").write_text(TINY_SOURCE)
+    storage = tmp_path / "storage"
+    command = [sys.executable, "-m", "bench", "regress", "--storage", str(storage), "--",
+               "--bench-models", "tiny.py:build", "--bench-input-shape", "1,8,8", "--bench-out", "built",
+               "-k", "test_load_time and r90-packed or test_inference_latency and r90-torch-sparse-b1",
+               "--benchmark-max-time", "0.01"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    saved = load_run(newest_saved_run(storage))
+    by_name = {bench["name"]: bench["extra_info"] for bench in saved.values()}
+    assert set(by_name) == {"test_load_time[smoke-tiny.py-build-r90-packed]",
+                            "test_inference_latency[smoke-tiny.py-build-r90-torch-sparse-b1]"}
+    assert {info["model"] for info in by_name.values()} == {"tiny.py:build"}
+    assert all(info["accuracy"] is None for info in by_name.values())  # no --data: every other figure
+    assert (tmp_path / "built" / "artifacts" / "tiny.py-build" / "r90" / "manifest.json").is_file()
+
+
+def test_a_model_source_without_bench_input_shape_is_one_usage_line(tmp_path):
+    (tmp_path / "tiny.py").write_text(TINY_SOURCE)
+    command = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "benchmarks"), "--collect-only", "-q",
+               "-p", "no:cacheprovider", "--rootdir", str(ROOT), "--bench-models", "tiny.py:build"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert ("ERROR: --bench-models tiny.py:build: a model source needs --bench-input-shape C,H,W"
+            in result.stderr)

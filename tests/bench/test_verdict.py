@@ -192,12 +192,53 @@ def test_fastest_is_ranked_by_the_ratio_to_dense_not_by_absolute_p50():
 
 
 def test_a_stable_figure_slower_than_torch_dense_is_never_the_fastest_choice():
-    """Dense on torch and ORT unstable, the only stable figure 1.7x torch dense: no speed choice, and why."""
+    """Dense on torch and ORT unstable, torch the faster, the only stable figure 1.7x torch dense: no speed
+    choice, and why."""
     records = [record("l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 1.0, 1000,
                       unstable=True),
-               record("l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 0.3, 1010,
+               record("l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 1.3, 1010,
                       unstable=True),
                record("l1-unstructured", "none", 50, "torch-masked", "masked.pt", 96.9, 1.7, 2000)]
     verdict = ship_this(run_results(records, []), MODEL, TOLERANCE)
     assert verdict.fastest is None
-    assert any("every stable batch-1 figure is slower than torch-dense at ratio 0" in n for n in verdict.notes)
+    assert any("every stable batch-1 figure is slower than the fastest dense figure, torch-dense at ratio 0"
+               in n for n in verdict.notes)
+
+
+def _worked_example_records(ort_unstable: bool) -> list[Record]:
+    """As in the README's worked example: torch-dense 0.64 ms, ort-dense 0.09 ms (flagged or not), and a
+    stable torch-auto record at ratio 0 as fast as torch-dense, paired."""
+    return [record("l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 0.64, 1000,
+                   unstable=True),
+            record("l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 0.09, 1010,
+                   unstable=ort_unstable),
+            record("l1-unstructured", "none", 0, "torch-auto", "sparse_csr.pt", DENSE_ACCURACY, 0.64, 1100,
+                   paired_ms=0.64)]
+
+
+def test_a_choice_slower_than_a_flagged_ort_dense_figure_is_not_the_fastest_choice():
+    verdict = ship_this(run_results(_worked_example_records(ort_unstable=True), []), MODEL, TOLERANCE)
+    assert verdict.fastest is None
+    assert any("every stable batch-1 figure is slower than the fastest dense figure, ort-dense at ratio 0"
+               in n for n in verdict.notes)
+
+
+def test_the_note_says_a_flagged_ort_dense_baseline_still_counts_as_a_measurement():
+    verdict = ship_this(run_results(_worked_example_records(ort_unstable=True), []), MODEL, TOLERANCE)
+    assert any("ort-dense at ratio 0 (0.0900 ms, flagged unstable (IQR > 10% of median: noisy, not a finding) "
+               "but a measurement all the same)" in n for n in verdict.notes)
+
+
+def test_a_stable_ort_dense_faster_than_torch_dense_is_chosen_over_slower_torch_figures():
+    verdict = ship_this(run_results(_worked_example_records(ort_unstable=False), []), MODEL, TOLERANCE)
+    assert (verdict.fastest.candidate.runtime, verdict.fastest.candidate.ratio) == ("ort-dense", 0)
+
+
+def test_a_choice_faster_than_both_dense_figures_stands_against_a_flagged_ort_baseline():
+    records = [*_worked_example_records(ort_unstable=True),
+               record("l1-structured", "bn", 50, "ort-dense", "model.onnx", 96.5, 0.05, 500, paired_ms=0.6)]
+    verdict = ship_this(run_results(records, []), MODEL, TOLERANCE)
+    assert (verdict.fastest.candidate.method, verdict.fastest.candidate.runtime) == ("l1-structured", "ort-dense")
+    assert verdict.fastest.p50_to_ort_dense == 0.05 / 0.09
+    assert any(n.startswith("the speed choice is held to the fastest dense figure, ort-dense at ratio 0 "
+                            "(0.0900 ms, flagged unstable") for n in verdict.notes)

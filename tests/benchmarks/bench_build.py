@@ -21,7 +21,7 @@ from export.formats import Format
 from export.manifest import artifact_entry, read_manifest
 from export.source import PrunedModel, load_pruned
 from export.stage import run_export
-from prune.config import STUDY, RunConfig
+from prune.config import RunConfig
 from prune.models import example_input
 from prune.sweep import run_sweep
 
@@ -89,8 +89,7 @@ class BuiltSuite:
 
 def build_suite(plan: SuitePlan, out: Path) -> BuiltSuite:
     """Train, prune, export and measure the plan's models into `out` (reusing what is there) on the CPU."""
-    cfg = RunConfig(models=plan.models, ratios=plan.ratios, out=out, device="cpu", seed=SEED, preset=plan.preset,
-                    methods=(STUDY.method,), recoveries=(STUDY.recovery,))  # the study's grid only
+    cfg = plan.run_config(out)
     console = Console(quiet=True)  # the stages' progress and tables are no part of the benchmark output
     run_sweep(cfg, console)
     run_export(cfg, console)

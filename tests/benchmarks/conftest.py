@@ -30,6 +30,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(name, found, ids=[case.id(plan.preset) for case in found])
 
 
+@pytest.fixture(autouse=True)
+def no_resolved_sources() -> None:
+    """Overrides tests/conftest.py's: the suite's model sources are resolved once, when its plan is made, and
+    stay known to every benchmark of the session."""
+
+
 @pytest.fixture(scope="session")
 def plan(pytestconfig: pytest.Config) -> SuitePlan:
     """What this run benchmarks."""

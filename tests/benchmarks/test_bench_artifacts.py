@@ -8,7 +8,7 @@ from bench_plan import SEED, ArtifactCase, SuitePlan
 from bench.runtimes import set_threads
 from export.formats import FORMATS
 from export.verify import LOGITS
-from prune.models import example_input
+from prune.models import example_input, get_model_spec
 
 
 def test_export_time(benchmark, built: BuiltSuite, plan: SuitePlan, artifact_case: ArtifactCase, tmp_path):
@@ -38,7 +38,7 @@ def test_load_time(benchmark, built: BuiltSuite, plan: SuitePlan, artifact_case:
     reference_path = built.path(case.model, reference_case.ratio, reference_fmt.name)
     loaded = benchmark(fmt.load, path, case.model, sha256=entry["sha256"])
     logits = LOGITS[fmt.kind](loaded, example_input(case.model, 2, SEED))
-    assert tuple(logits.shape) == (2, 10)
+    assert tuple(logits.shape) == (2, get_model_spec(case.model).num_classes)
     record_pairing(benchmark, reference_case.id(plan.preset),
                    lambda: fmt.load(path, case.model, sha256=entry["sha256"]),
                    lambda: reference_fmt.load(reference_path, case.model, sha256=reference_entry["sha256"]),

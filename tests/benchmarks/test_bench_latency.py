@@ -6,7 +6,7 @@ from bench_pairing import record_pairing
 from bench_plan import SEED, LatencyCase, SuitePlan
 
 from bench.runtimes import Runtime, Session, get_runtime
-from prune.models import example_input
+from prune.models import example_input, get_model_spec
 
 
 def open_session(built: BuiltSuite, plan: SuitePlan, case: LatencyCase, runtime: Runtime) -> Session:
@@ -33,6 +33,6 @@ def test_inference_latency(benchmark, built: BuiltSuite, plan: SuitePlan, latenc
         param_bytes=session.param_bytes(), peak_rss_bytes=record.peak_rss_bytes,
         accuracy=record.accuracy).to_dict())
     logits = benchmark(session.forward, x)
-    assert tuple(logits.shape) == (case.batch, 10)
+    assert tuple(logits.shape) == (case.batch, get_model_spec(case.model).num_classes)
     record_pairing(benchmark, reference_case.id(plan.preset), lambda: session.forward(x),
                    lambda: reference.forward(x), plan.pair_seconds)

@@ -39,6 +39,20 @@ def test_quick_lenets_train_on_all_data_with_shift_augmentation():
                for m in ("lenet300_100", "lenet5"))
 
 
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_a_model_source_trains_and_fine_tunes_without_flips_or_shifts(name):
+    source = get_preset(name).source
+    assert (source.hflip, source.max_shift) == (False, 0)
+    assert get_preset(name).settings("resnet18").hflip  # the registry's recipes keep theirs
+
+
+def test_a_model_source_otherwise_follows_the_quick_resnet_recipe():
+    quick = get_preset("quick")
+    resnet18 = quick.settings("resnet18")
+    assert replace(quick.source, max_shift=resnet18.max_shift, hflip=True,
+                   compare_recoveries=resnet18.compare_recoveries) == resnet18
+
+
 def test_unknown_preset_is_a_usage_error_listing_the_valid_names():
     with pytest.raises(UsageError, match="unknown preset 'huge'; choose from smoke, quick, paper"):
         get_preset("huge")

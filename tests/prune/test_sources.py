@@ -16,7 +16,7 @@ from prune.io import file_sha256
 from prune.methods import get_method
 from prune.models import ModelSpec, build_model, get_model_spec
 from prune.sources import (ModelSource, build_source, check_input_shape, parse_input_shape, register_source,
-                           resolve_source, source_identity)
+                           resolve_source, source_identity, split_models)
 
 SHAPE = (3, 8, 8)
 
@@ -190,3 +190,18 @@ def test_l1_structured_keeps_the_outputs_of_the_layers_exclude_keeps_dense(net_f
     models.RESOLVED.clear()
     plain = register_source(ModelSource(f"{net_file}:wide", SHAPE)).name
     assert method.prune(build_model(plain).eval(), 50, 0, plain)[0].out_channels == 4
+
+
+def test_models_are_split_at_commas_and_spaces_each_once():
+    assert split_models("lenet5,torchvision:resnet18 lenet5,,nets.py:build") == (
+        "lenet5", "torchvision:resnet18", "nets.py:build")
+
+
+@pytest.mark.parametrize("folder", ["my,nets", "my nets"])
+def test_a_file_source_whose_path_holds_a_separator_is_a_usage_error_naming_it(tmp_path, folder):
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / "nets.py").write_text(MODEL_FILE)
+    model = f"{tmp_path / folder / 'nets.py'}:linear_head"
+    with pytest.raises(UsageError, match="its path holds a comma or space") as error:
+        split_models(f"lenet5,{model}")
+    assert str(error.value).startswith(f"model {model!r}:")

@@ -35,8 +35,17 @@ def test_a_file_with_its_own_split_is_used_as_given(tmp_path):
     spec = _npz(tmp_path / "split.npz", x_train=x, y_train=np.arange(6) % 2, x_test=x[:2] + 9,
                 y_test=np.array([1, 0]))
     splits = load_splits(spec, Path())
-    assert len(splits.train.labels) == 6 and splits.test.labels.tolist() == [1, 0]
+    assert len(splits.train.labels) == 6 and sorted(splits.test.labels.tolist()) == [0, 1]
     assert int(splits.test.images.max()) == 9
+
+
+def test_a_split_given_in_class_order_is_shuffled_so_a_limit_takes_every_class(tmp_path):
+    y = np.repeat(np.arange(4), 25)  # 0 x25, 1 x25, ...: as class folders or a concatenated file come
+    x = np.zeros((100, 1, 2, 2), dtype=np.uint8)
+    spec = _npz(tmp_path / "sorted.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    splits = load_splits(spec, Path(), train_limit=20, test_limit=20)
+    assert set(splits.train.labels.tolist()) == set(splits.test.labels.tolist()) == {0, 1, 2, 3}
+    assert torch.equal(load_splits(spec, Path(), test_limit=20).test.labels, splits.test.labels)
 
 
 def test_normalisation_uses_the_training_part_per_channel_statistics(tmp_path):
@@ -98,7 +107,7 @@ def test_train_and_test_folders_are_used_as_given_and_grayscale_for_one_channel(
     _png_folder(tmp_path / "pets" / "train", per_class=3)
     _png_folder(tmp_path / "pets" / "val", per_class=1)
     splits = load_splits(data_spec(f"imagefolder:{tmp_path / 'pets'}", (1, 6, 6)), Path())
-    assert splits.train.images.shape == (6, 1, 6, 6) and splits.test.labels.tolist() == [0, 1]
+    assert splits.train.images.shape == (6, 1, 6, 6) and sorted(splits.test.labels.tolist()) == [0, 1]
 
 
 @pytest.mark.parametrize(("make", "shape", "expected"), [
