@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bench.records import BASELINE_RUNTIME, ArtifactFile, Record
 from bench.report.data import RunResults
 from bench.report.tables import UNSTABLE_MEANING, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable
+from bench.runtimes import skips_zeros
 from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, Variant, ratio_tag
 
 LATENCY_BATCH = 1  # the ship-this latency: one request at a time
@@ -98,6 +99,14 @@ def variant_accuracy(results: RunResults, model: str, method: str, recovery: str
                 and not r.failed and r.accuracy is not None]
     fallback = measured[0].accuracy if measured else None
     return next((r.accuracy for r in measured if r.runtime == BASELINE_RUNTIME), fallback)
+
+
+def runs_dense_computation(record: Record, dense_macs: int | None) -> bool:
+    """Whether a pruned record ran exactly its runtime's dense computation: the dense model's MACs (nothing removed)
+    on a runtime that multiplies every zero. Its latency is then that runtime's dense figure, and any difference
+    from it noise: onnxruntime, say, runs a 90%-zero graph as it runs the unpruned one."""
+    return (dense_macs is not None and record.macs == dense_macs and not skips_zeros(record.runtime)
+            and not is_dense_variant(record.method, record.recovery, record.ratio))
 
 
 def _timed(results: RunResults, model: str) -> list[tuple[Candidate, Record]]:
@@ -208,7 +217,13 @@ def _fastest(candidates: list[Candidate]) -> Candidate | None:
 def _latency_choice(results: RunResults, model: str, eligible: Callable[[Candidate], bool], claim: bool,
                     notes: list[str]) -> ShipChoice | None:
     """The lowest stable batch-1 p50 among eligible records, with its ratios to torch and ORT dense."""
+    dense = dense_record(results, model, BASELINE_RUNTIME)
     timed = [(c, r) for c, r in _timed(results, model) if eligible(c)]
+    same = [c for c, r in timed if runs_dense_computation(r, dense.macs if dense else None)]
+    if same:
+        notes.append(f"{len(same)} pruned figure(s) not chosen: the dense computation (all its MACs, zeros "
+                     "multiplied), so their runtime's dense figure stands for them")
+    timed = [(c, r) for c, r in timed if c not in same]
     stable = [c for c, _ in timed if not c.unstable]
     baseline = dense_baseline(results, model)
     best = _fastest([c for c in stable if not _slower_than_dense(c, baseline)])

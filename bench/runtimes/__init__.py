@@ -122,6 +122,7 @@ class Runtime:
     open: Opener
     notes: tuple[str, ...] = ()  # facts shown next to this runtime's figures
     paired: bool = True  # timed in alternation with the torch-dense pair in its process (bench.harness.job)
+    skips_zeros: bool = False  # computes only the nonzero weights; the others multiply every pruned zero
 
     def load(self, artifact_path: Path, model_name: str, threads: int, sha256: str | None = None) -> Session:
         """Fix the thread counts, then load the artifact (sha256 checked against the manifest when given)."""
@@ -134,7 +135,7 @@ CUDA_VARIANTS: list[str] = []  # names of the CUDA runtimes, registered or not
 
 
 def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: bool = False,
-                     paired: bool = True):
+                     paired: bool = True, skips_zeros: bool = False):
     """Decorator adding an opener to RUNTIMES (and `<name>-cuda` when `cuda` and CUDA is present)."""
 
     def add(opener: Opener) -> Opener:
@@ -145,7 +146,7 @@ def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: 
                 if not torch.cuda.is_available():
                     continue
             add_entry(RUNTIMES, "runtime", runtime_name, Runtime(runtime_name, format, device, opener, notes,
-                                                                      paired))
+                                                                      paired, skips_zeros))
         return opener
 
     return add
@@ -159,6 +160,12 @@ def set_threads(threads: int) -> None:
             torch.set_num_interop_threads(1)
         except RuntimeError:  # inter-op pool already started in this process; it stays as it is
             pass
+
+
+def skips_zeros(name: str) -> bool:
+    """Whether runtime `name` (a CUDA variant too, registered or not) computes only the nonzero weights."""
+    runtime = RUNTIMES.get(name) or RUNTIMES.get(name.removesuffix("-cuda"))
+    return runtime is not None and runtime.skips_zeros
 
 
 def get_runtime(name: str) -> Runtime:
@@ -222,7 +229,7 @@ DENSE_FALLBACK = ("grouped and depthwise convolutions, and padding modes im2col+
                   "torch-dense), when a model has any")
 
 
-@register_runtime("torch-sparse", "sparse_csr", cuda=True, notes=(
+@register_runtime("torch-sparse", "sparse_csr", cuda=True, skips_zeros=True, notes=(
     "pruned Linear: CSR torch.sparse.mm; pruned Conv2d: im2col (F.unfold) + CSR torch.sparse.mm",
     DENSE_FALLBACK))
 def open_sparse(path: Path, model_name: str, threads: int, device: str, sha256: str | None) -> Session:
@@ -230,7 +237,7 @@ def open_sparse(path: Path, model_name: str, threads: int, device: str, sha256: 
     return TorchSession(module.to(device), device)
 
 
-@register_runtime("torch-auto", "sparse_csr", cuda=True, notes=(
+@register_runtime("torch-auto", "sparse_csr", cuda=True, skips_zeros=True, notes=(
     (f"each pruned layer dense or CSR: CSR only where it took under {CHOICE_POLICY.margin:g}x the dense time, "
      "timed in alternation with it on the layer's own input at the timed batch size (sign test), and only if the "
      f"whole model then took under {CHOICE_POLICY.margin:g}x all-dense, timed the same way"), DENSE_FALLBACK))

@@ -110,6 +110,33 @@ def test_ship_this_takes_the_faster_candidate_once_tolerance_admits_it():
     assert (verdict.fastest.candidate.ratio, verdict.fastest.candidate.runtime) == (90, "torch-sparse")
 
 
+def counted(macs: int, *args, **kwargs) -> Record:
+    """A record of `macs` multiply-accumulates per image."""
+    return replace(record(*args, **kwargs), macs=macs)
+
+
+def test_a_pruned_model_on_a_runtime_that_multiplies_its_zeros_is_never_the_speed_choice():
+    records = [counted(100, "l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 1.0, 1000),
+               counted(100, "l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 0.5, 1010),
+               counted(100, "global-l1", "bn", 50, "ort-dense", "model.onnx", 96.8, 0.4, 1010)]
+    verdict = ship_this(run_results(records, []), MODEL, TOLERANCE)
+    assert (verdict.fastest.candidate.ratio, verdict.fastest.candidate.runtime) == (0, "ort-dense")
+    assert any(note.startswith("1 pruned figure(s) not chosen: the dense computation")
+               for note in verdict.notes)
+
+
+def test_fewer_macs_or_a_runtime_that_skips_zeros_can_be_the_speed_choice():
+    dense = [counted(100, "l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 1.0, 1000),
+             counted(100, "l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 0.5, 1010)]
+    structured = counted(25, "l1-structured", "bn", 50, "ort-dense", "model.onnx", 96.5, 0.3, 500)
+    sparse = counted(100, "l1-unstructured", "none", 90, "torch-sparse", "sparse_csr.pt", 96.5, 0.2, 300,
+                     paired_ms=1.0)
+    by_macs = ship_this(run_results([*dense, structured], []), MODEL, TOLERANCE).fastest.candidate
+    by_zeros = ship_this(run_results([*dense, sparse], []), MODEL, TOLERANCE).fastest.candidate
+    assert (by_macs.method, by_macs.runtime) == ("l1-structured", "ort-dense")
+    assert (by_zeros.method, by_zeros.runtime) == ("l1-unstructured", "torch-sparse")
+
+
 def test_ship_this_never_chooses_an_unstable_latency_and_says_so():
     verdict = ship_this(run_results(scenario_records()), MODEL, TOLERANCE)
     assert verdict.fastest.candidate.runtime != "torch-auto"
