@@ -159,7 +159,7 @@ def test_all_stages_run_on_an_image_folder_and_the_report_shows_its_accuracy(run
     dense = next(r["accuracy"] for r in records if (r["ratio"], r["runtime"]) == (0, "torch-dense"))
     report = (out / "report.md").read_text()
     assert "Accuracy on 12 test images" in report
-    assert f"(dense {dense:.2f}%)" in report
+    assert f"| imagefolder:pets | 12 / 12 | True | {dense:.2f} |" in report  # the datasets table
 
 
 def test_an_image_folder_with_more_classes_than_outputs_exits_two(run, tmp_path, model):
