@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bench.records import BASELINE_RUNTIME, ArtifactFile, Record
 from bench.report.data import RunResults
 from bench.report.tables import UNSTABLE_MEANING, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable
-from bench.runtimes import skips_zeros
+from bench.runtimes import runs_as, skips_zeros
 from prune.config import DEFAULT_METHOD, DEFAULT_RECOVERY, Variant, ratio_tag
 
 LATENCY_BATCH = 1  # the ship-this latency: one request at a time
@@ -102,9 +102,12 @@ def variant_accuracy(results: RunResults, model: str, method: str, recovery: str
 
 
 def runs_dense_computation(record: Record, dense_macs: int | None) -> bool:
-    """Whether a pruned record ran exactly its runtime's dense computation: the dense model's MACs (nothing removed)
-    on a runtime that multiplies every zero. Its latency is then that runtime's dense figure, and any difference
+    """Whether a record ran a computation another figure stands for: a runtime that runs another's once loaded
+    (ort-sparse densifies its file into ort-dense's graph), or a pruned model with the dense model's MACs (nothing
+    removed) on a runtime that multiplies every zero. Its latency is then that dense figure's, and any difference
     from it noise: onnxruntime, say, runs a 90%-zero graph as it runs the unpruned one."""
+    if runs_as(record.runtime) is not None:
+        return True
     return (dense_macs is not None and record.macs == dense_macs and not skips_zeros(record.runtime)
             and not is_dense_variant(record.method, record.recovery, record.ratio))
 
@@ -221,8 +224,8 @@ def _latency_choice(results: RunResults, model: str, eligible: Callable[[Candida
     timed = [(c, r) for c, r in _timed(results, model) if eligible(c)]
     same = [c for c, r in timed if runs_dense_computation(r, dense.macs if dense else None)]
     if same:
-        notes.append(f"{len(same)} pruned figure(s) not chosen: the dense computation (all its MACs, zeros "
-                     "multiplied), so their runtime's dense figure stands for them")
+        notes.append(f"{len(same)} figure(s) not chosen: the dense computation under another name (all its MACs, "
+                     "zeros multiplied, or a file the runtime densifies), so a dense figure stands for them")
     timed = [(c, r) for c, r in timed if c not in same]
     stable = [c for c, _ in timed if not c.unstable]
     baseline = dense_baseline(results, model)

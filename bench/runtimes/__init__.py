@@ -123,6 +123,7 @@ class Runtime:
     notes: tuple[str, ...] = ()  # facts shown next to this runtime's figures
     paired: bool = True  # timed in alternation with the torch-dense pair in its process (bench.harness.job)
     skips_zeros: bool = False  # computes only the nonzero weights; the others multiply every pruned zero
+    runs_as: str | None = None  # the runtime whose computation this one runs once loaded (ort-sparse: ort-dense)
 
     def load(self, artifact_path: Path, model_name: str, threads: int, sha256: str | None = None) -> Session:
         """Fix the thread counts, then load the artifact (sha256 checked against the manifest when given)."""
@@ -135,7 +136,7 @@ CUDA_VARIANTS: list[str] = []  # names of the CUDA runtimes, registered or not
 
 
 def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: bool = False,
-                     paired: bool = True, skips_zeros: bool = False):
+                     paired: bool = True, skips_zeros: bool = False, runs_as: str | None = None):
     """Decorator adding an opener to RUNTIMES (and `<name>-cuda` when `cuda` and CUDA is present)."""
 
     def add(opener: Opener) -> Opener:
@@ -146,7 +147,7 @@ def register_runtime(name: str, format: str, notes: tuple[str, ...] = (), cuda: 
                 if not torch.cuda.is_available():
                     continue
             add_entry(RUNTIMES, "runtime", runtime_name, Runtime(runtime_name, format, device, opener, notes,
-                                                                      paired, skips_zeros))
+                                                                      paired, skips_zeros, runs_as))
         return opener
 
     return add
@@ -162,10 +163,21 @@ def set_threads(threads: int) -> None:
             pass
 
 
+def _registered(name: str) -> Runtime | None:
+    """Runtime `name`, or its CPU entry for a CUDA variant not registered here; None when unknown."""
+    return RUNTIMES.get(name) or RUNTIMES.get(name.removesuffix("-cuda"))
+
+
 def skips_zeros(name: str) -> bool:
     """Whether runtime `name` (a CUDA variant too, registered or not) computes only the nonzero weights."""
-    runtime = RUNTIMES.get(name) or RUNTIMES.get(name.removesuffix("-cuda"))
+    runtime = _registered(name)
     return runtime is not None and runtime.skips_zeros
+
+
+def runs_as(name: str) -> str | None:
+    """The runtime whose computation runtime `name` runs once loaded, when it is another one's; else None."""
+    runtime = _registered(name)
+    return runtime.runs_as if runtime else None
 
 
 def get_runtime(name: str) -> Runtime:
@@ -255,7 +267,7 @@ UNPAIRED = ("timed without the dense pair: onnxruntime's intra-op threads keep s
     "onnxruntime CPU execution provider on the int8 QDQ model (int8 weights, uint8 activations): lossy, so its "
     "accuracy and logits differ from the pruned model's; int8 speed depends on the CPU's instructions (AVX-512 "
     "VNNI or AMX: see the environment)", UNPAIRED))
-@register_runtime("ort-sparse", "onnx_sparse", paired=False, notes=(
+@register_runtime("ort-sparse", "onnx_sparse", paired=False, runs_as="ort-dense", notes=(
     "onnxruntime densifies sparse initializers when it loads the model: param_bytes, memory and speed as dense",
     UNPAIRED))
 @register_runtime("ort-dense", "onnx", paired=False,

@@ -121,8 +121,17 @@ def test_a_pruned_model_on_a_runtime_that_multiplies_its_zeros_is_never_the_spee
                counted(100, "global-l1", "bn", 50, "ort-dense", "model.onnx", 96.8, 0.4, 1010)]
     verdict = ship_this(run_results(records, []), MODEL, TOLERANCE)
     assert (verdict.fastest.candidate.ratio, verdict.fastest.candidate.runtime) == (0, "ort-dense")
-    assert any(note.startswith("1 pruned figure(s) not chosen: the dense computation")
+    assert any(note.startswith("1 figure(s) not chosen: the dense computation under another name")
                for note in verdict.notes)
+
+
+def test_a_file_that_onnxruntime_densifies_is_never_the_speed_choice_over_ort_dense():
+    records = [counted(100, "l1-unstructured", "none", 0, "torch-dense", "dense.pt", DENSE_ACCURACY, 1.0, 1000),
+               counted(100, "l1-unstructured", "none", 0, "ort-dense", "model.onnx", DENSE_ACCURACY, 0.5, 1010),
+               counted(100, "l1-unstructured", "none", 0, "ort-sparse", "model.sparse.onnx", DENSE_ACCURACY, 0.45,
+                       2000)]
+    verdict = ship_this(run_results(records, []), MODEL, TOLERANCE)
+    assert verdict.fastest.candidate.runtime == "ort-dense"
 
 
 def test_fewer_macs_or_a_runtime_that_skips_zeros_can_be_the_speed_choice():
