@@ -96,8 +96,9 @@ def export_one(out: Path, model: str, ratio: float, data: EvalData, variant: Var
                timed: bool = True, calibration: Calibration | None = None, tolerance: float = 1.0,
                codebook_bits: int | None = None, keep: bool = False) -> tuple[dict, bool]:
     """Export (model, variant, ratio) unless its manifest already matches the source (with the files on disk
-    when the cell is `timed`, or removed after measuring unless `keep`); returns (manifest, skipped). Without `calibration` the int8 model is calibrated
-    on seeded random inputs, and its manifest says so; without `codebook_bits` the fewest within `tolerance`."""
+    when the cell is `timed`, or removed after measuring unless `keep`); returns (manifest, skipped). Without
+    `calibration` the int8 model is calibrated on seeded random inputs, and its manifest says so; without
+    `codebook_bits` the fewest within `tolerance`."""
     source_path = require_pruned(out, model, ratio, variant)
     source = {"path": source_path.relative_to(out).as_posix(), "sha256": sha256_file(source_path)}
     directory = artifact_dir(out, model, ratio, variant)

@@ -6,8 +6,9 @@ plus "accuracy" (the in-memory pruned model's), "dataset" (source of the test da
 (why accuracy is null), "verify_batch" (images whose logits were compared), "sparse_formats" (whether the
 sparse formats were written), "format_versions" (format -> layout version: a manifest of older layouts is
 exported again) and per artifact "kept" (false: its file was removed) with "removed_by" ("export": verified and
-sized in a cell whose latency is not timed; "measure": timed, then removed as export rebuilds it). gzip_bytes is the size at zlib level 6 (export.digest), or null with
-gzip_note saying why it was not computed: exactly one of the two is null.
+sized in a cell whose latency is not timed; "measure": timed, then removed as export rebuilds it). gzip_bytes
+is the size at zlib level 6 (export.digest), or null with gzip_note saying why it was not computed: exactly one
+of the two is null.
 """
 
 from __future__ import annotations
@@ -137,9 +138,9 @@ def removed_after_measuring(entry: dict) -> bool:
     return entry.get("removed_by") == "measure"
 
 
-def remove_measured(directory: Path, formats: tuple[str, ...]) -> int:
+def remove_measured(directory: Path, formats: tuple[str, ...]) -> tuple[dict, int]:
     """Remove the kept files of `formats` from an artifact directory, saying so in its manifest (removed_by
-    "measure"); returns the bytes freed."""
+    "measure"); returns the manifest as written and the bytes freed."""
     manifest = read_manifest(directory)
     freed = 0
     for entry in manifest["artifacts"]:
@@ -148,7 +149,7 @@ def remove_measured(directory: Path, formats: tuple[str, ...]) -> int:
             entry.update(kept=False, removed_by="measure")
             freed += entry["bytes"]
     write_manifest(directory, manifest)
-    return freed
+    return manifest, freed
 
 
 def is_current(directory: Path, source_sha256: str, timed: bool = True, keep: bool = False) -> bool:

@@ -1,8 +1,8 @@
 """`python -m bench measure`: every exported artifact through every runtime, each in its own fresh process.
 
 Per model x variant x ratio x runtime, at the ratios whose latency is timed (RunConfig.is_timed): param bytes,
-peak RSS, latency at batch 1 and the larger batch, accuracy and the logits' max abs difference from the in-memory pruned model. Results go to <out>/results.json and results.csv after
-each model; a rerun with the same environment and settings keeps the records it already has, and a run over fewer
+peak RSS, latency at batch 1 and the larger batch, accuracy and the logits' max abs difference from the
+in-memory pruned model. Results go to <out>/results.json and results.csv after each model; a rerun with the same environment and settings keeps the records it already has, and a run over fewer
 models, ratios or runtimes keeps the other records of the earlier run whose artifact files are unchanged. The
 study's variant goes through every runtime; the other methods and recoveries through COMPARE_RUNTIMES, the ones
 a user would ship them on. Once a model is measured, only its KEPT_FORMATS files stay on disk (unless
@@ -254,12 +254,12 @@ class MeasureRun:
     def remove_files(self, cells: list[Cell]) -> int:
         """Remove the measured files of `cells` but KEPT_FORMATS' (their manifests say so); the bytes freed."""
         freed = 0
-        for model, variant, ratio in cells:
-            directory = artifact_dir(self.cfg.out, model, ratio, variant)
-            names = tuple(e["format"] for e in self.manifests[model, variant, ratio]["artifacts"]
-                          if e["format"] not in KEPT_FORMATS)
-            freed += remove_measured(directory, names)
-            self.manifests[model, variant, ratio] = read_manifest(directory)
+        for cell in cells:
+            model, variant, ratio = cell
+            names = tuple(e["format"] for e in self.manifests[cell]["artifacts"] if e["format"] not in KEPT_FORMATS)
+            self.manifests[cell], bytes_freed = remove_measured(artifact_dir(self.cfg.out, model, ratio, variant),
+                                                                names)
+            freed += bytes_freed
         return freed
 
     def pair(self, model: str) -> tuple[Path | None, str | None]:

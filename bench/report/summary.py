@@ -14,8 +14,8 @@ from bench.report.data import MASKED_RUNTIME, RunResults
 from bench.report.tables import (MISSING, UNSTABLE_LEGEND, UNSTABLE_MARK, UNSTABLE_MEANING,
                                  accuracy_images_text, accuracy_notes, fmt_bytes, fmt_ms, fmt_x, is_unstable,
                                  marked)
-from bench.report.verdict import (LATENCY_BATCH, ORT_DENSE_RUNTIME, ShipChoice, ShipVerdict, dense_record,
-                                  runs_dense_computation, ship_this)
+from bench.report.verdict import (LATENCY_BATCH, ORT_DENSE_RUNTIME, ShipChoice, ShipVerdict, dense_macs,
+                                  dense_record, runs_dense_computation, ship_this)
 from prune.config import STUDY, Variant, ratio_tag
 
 BEST_MARK = "*"  # after a chosen figure here, after the best of its column in the full tables
@@ -78,10 +78,10 @@ def fastest_at(results: RunResults, model: str, batch: int, verdict: ShipVerdict
     accuracy is unknown) and not the dense computation under another name, chosen as the verdict chooses at
     batch 1."""
     floor = None if verdict.dense_accuracy is None else verdict.dense_accuracy - verdict.tolerance
-    dense = dense_record(results, model, BASELINE_RUNTIME)
+    macs = dense_macs(results, model)
     timed = [r for r in results.records if r.model == model and not r.failed and r.p50_ms(batch) is not None
              and not is_unstable(r, batch) and (floor is None or (r.accuracy is not None and r.accuracy >= floor))
-             and not runs_dense_computation(r, dense.macs if dense else None)]
+             and not runs_dense_computation(r, macs)]
     return min(timed, key=lambda r: (r.p50_ms(batch), -(r.accuracy or 0.0)), default=None)
 
 

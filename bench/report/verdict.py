@@ -101,6 +101,12 @@ def variant_accuracy(results: RunResults, model: str, method: str, recovery: str
     return next((r.accuracy for r in measured if r.runtime == BASELINE_RUNTIME), fallback)
 
 
+def dense_macs(results: RunResults, model: str) -> int | None:
+    """The dense model's MACs, from its BASELINE_RUNTIME record; None without one (or records older than MACs)."""
+    record = dense_record(results, model, BASELINE_RUNTIME)
+    return record.macs if record else None
+
+
 def runs_dense_computation(record: Record, dense_macs: int | None) -> bool:
     """Whether a record ran a computation another figure stands for: a runtime that runs another's once loaded
     (ort-sparse densifies its file into ort-dense's graph), or a pruned model with the dense model's MACs (nothing
@@ -220,9 +226,9 @@ def _fastest(candidates: list[Candidate]) -> Candidate | None:
 def _latency_choice(results: RunResults, model: str, eligible: Callable[[Candidate], bool], claim: bool,
                     notes: list[str]) -> ShipChoice | None:
     """The lowest stable batch-1 p50 among eligible records, with its ratios to torch and ORT dense."""
-    dense = dense_record(results, model, BASELINE_RUNTIME)
     timed = [(c, r) for c, r in _timed(results, model) if eligible(c)]
-    same = [c for c, r in timed if runs_dense_computation(r, dense.macs if dense else None)]
+    macs = dense_macs(results, model)
+    same = [c for c, r in timed if runs_dense_computation(r, macs)]
     if same:
         notes.append(f"{len(same)} figure(s) not chosen: the dense computation under another name (all its MACs, "
                      "zeros multiplied, or a file the runtime densifies), so a dense figure stands for them")

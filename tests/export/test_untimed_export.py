@@ -4,7 +4,7 @@ import torch
 
 from export.exporter import artifact_dir, export_one
 from export.formats import FORMATS, formats_for
-from export.manifest import is_current, remove_measured
+from export.manifest import is_current, read_manifest, remove_measured
 from prune.config import Variant, pruned_path
 from prune.io import save_checkpoint
 from prune.models import build_model
@@ -49,7 +49,8 @@ def test_a_timed_cell_whose_files_measure_removed_is_current_until_a_run_wants_t
     write_pruned(tmp_path, "lenet5", 90)
     manifest, _ = export_one(tmp_path, "lenet5", 90, images("lenet5"))
     directory = artifact_dir(tmp_path, "lenet5", 90)
-    freed = remove_measured(directory, ("masked", "dense"))
+    written, freed = remove_measured(directory, ("masked", "dense"))
+    assert written == read_manifest(directory)
     assert freed == sum(a["bytes"] for a in manifest["artifacts"] if a["format"] in ("masked", "dense"))
     assert not (directory / "dense.pt").exists() and (directory / "packed.pt").exists()
     assert is_current(directory, manifest["source"]["sha256"], timed=True)
