@@ -35,7 +35,7 @@ from export.stage import Cell, export_jobs, job_arguments
 from export.loaders import load_torch_model
 from export.manifest import (artifact_entry, has_sparse_formats, is_kept, manifest_path, read_manifest, remove_measured,
                              removed_after_measuring)
-from export.verify import load_eval_data
+from export.verify import allowed_diff, load_eval_data
 from prune.config import STUDY, RunConfig, Variant, ratio_tag, safe_dirname
 from prune.errors import ArtifactError
 from prune.io import torch_save
@@ -203,6 +203,10 @@ def auto_notes(layer_choice: dict[str, dict[str, str]]) -> list[str]:
             for batch, choice in layer_choice.items()]
 
 
+RUNTIME_ACCURACY_NOTE = ("accuracy measured through this runtime: its logits differ from the file's by more than "
+                         "fp32 rounding")
+
+
 def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, data: ModelData, threads: int,
                  result: ChildResult) -> Record:  # the variant and MACs come from the manifest
     """A Record from the manifest's file figures and what the child measured (or its error)."""
@@ -211,6 +215,8 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
     accuracy = found.get("accuracy")
     note = "measurement failed" if not result.ok else data.accuracy_note if accuracy is None else None
     notes = list(runtime.notes) + auto_notes(found.get("layer_choice", {}))
+    if found.get("accuracy_measured") and not get_format(runtime.format).lossy:
+        notes.append(RUNTIME_ACCURACY_NOTE)
     if get_format(runtime.format).lossy and manifest.get("calibration"):
         notes.append(f"calibrated on {manifest['calibration']}")
     return Record(
@@ -278,11 +284,16 @@ class MeasureRun:
         manifest = self.with_files(cell)
         entry = artifact_entry(manifest, runtime.format)
         pair = self.pair(model) if runtime.paired else (None, None)
+        same_images = (data.test_data is not None and manifest.get("dataset") == data.dataset
+                       and manifest.get("test_images") == data.test_images)
+        lossless = same_images and not get_format(runtime.format).lossy
         job = Job(model, runtime.name, artifact_dir(self.cfg.out, model, ratio, variant) / entry["file"],
                   entry["sha256"],
                   self.settings.threads, self.settings.batch_sizes[model], self.settings.reps, data.check_input,
                   reference, data.test_data, self.cfg.seed, *pair,
-                  spec=get_model_spec(model) if is_source(model) else None)
+                  spec=get_model_spec(model) if is_source(model) else None,
+                  file_accuracy=entry["accuracy"] if lossless else None,
+                  max_diff=allowed_diff(torch.from_numpy(reference), len(reference)))
         result = run_in_child(run_job, job, timeout=self.settings.child_timeout_s)
         return build_record(model, ratio, runtime, manifest, data, self.settings.threads, result)
 
