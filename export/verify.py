@@ -14,13 +14,12 @@ from torch import nn
 
 from export.onnx_io import INPUT_NAME, pruned_sparsity
 from prune.errors import DatasetUnavailable
-from prune.models import example_input, get_model_spec
+from prune.models import EVAL_BATCH, example_input, get_model_spec
 from prune.pruning import global_sparsity
 
 VERIFY_BATCH = 64  # first test images whose logits every artifact must reproduce
 RANDOM_BATCH = 2  # seeded random images when the dataset is absent (a ResNet-50 batch of 64 takes 2 s on 2 cores)
 TOLERANCE = 1e-5  # max |logits difference| allowed per unit of logit scale (fp32 error grows with magnitude)
-EVAL_BATCH = 256
 
 
 @dataclass(frozen=True)

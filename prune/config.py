@@ -143,16 +143,28 @@ class RunConfig:
         data = None if self.data is None else data_spec(self.data, self.input_shape)
         return ModelSource(name, self.input_shape, self.num_classes, self.exclude, data)
 
+    def skipped_recoveries(self, model: str) -> dict[str, str]:
+        """The run's recoveries that do not apply to `model`'s architecture (bn without BatchNorm), each with
+        why: left out of its variants, not exported and measured as a copy of none."""
+        from prune.recovery import skipped_recoveries  # deferred: the registries import this module's neighbours
+
+        asked = self.recoveries or get_preset(self.preset).settings(model).compare_recoveries
+        skipped = skipped_recoveries(model)
+        return {name: skipped[name] for name in asked if name in skipped}
+
     def variants(self, model: str) -> dict[Variant, tuple[float, ...]]:
         """Every method x recovery of the run on `model` with its ratios, the study's first.
 
         The study's variant runs at `ratios`; the others at `compare_ratios`, else the preset's for the model
         (ratio 0 left out: unpruned, every variant is the dense model). Without the study's variant in the grid,
-        its ratio 0 still runs: it is the dense model every figure is compared with.
+        its ratio 0 still runs: it is the dense model every figure is compared with. A recovery that does not
+        apply to the architecture (skipped_recoveries) is left out.
         """
         settings = get_preset(self.preset).settings(model)
         compare = tuple(r for r in self.compare_ratios or settings.compare_ratios if r > 0)
-        grid = {Variant(m, r): compare for m in self.methods for r in self.recoveries or settings.compare_recoveries}
+        skipped = self.skipped_recoveries(model)
+        grid = {Variant(m, r): compare for m in self.methods for r in self.recoveries or settings.compare_recoveries
+                if r not in skipped}
         study = self.ratios if STUDY in grid else (0.0,)
         return {STUDY: study, **{v: ratios for v, ratios in grid.items() if v != STUDY}}
 

@@ -13,6 +13,10 @@ from torchvision.models import resnet18, resnet50
 from prune.errors import UsageError
 from prune.registry import add_entry, lookup
 
+# Images per forward when evaluating. On 2 cores the CIFAR ResNets ran 256 test images 20-25% faster in batches
+# of 32 than in one batch of 256 (their activations fit the caches); the LeNets do not care.
+EVAL_BATCH = 32
+
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -5,6 +5,7 @@ A recovery changes the pruned model in place, on the context's device, and leave
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -14,6 +15,7 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from prune.data import Splits
+from prune.models import build_model
 from prune.presets import TrainSettings
 from prune.registry import add_entry, lookup
 from prune.train import train_model
@@ -41,26 +43,50 @@ class RecoveryContext:
 RecoveryFn = Callable[[nn.Module, RecoveryContext], str | None]
 
 
+def always_applies(model: nn.Module) -> None:
+    """A recovery that runs on any model: no reason to skip it (None)."""
+
+
 @dataclass(frozen=True)
 class Recovery:
-    """A registered recovery: `run` changes the model in place and returns a note (why it skipped) or None."""
+    """A registered recovery: `run` changes the model in place and returns a note (why it skipped) or None;
+    `skip` says, from the architecture alone, why it does not apply to a model ("has no ..."; None: it does)."""
 
     name: str
     description: str
     run: RecoveryFn
+    skip: Callable[[nn.Module], str | None] = always_applies
 
 
 RECOVERIES: dict[str, Recovery] = {}
 
 
-def register_recovery(name: str, description: str):
+def register_recovery(name: str, description: str, skip: Callable[[nn.Module], str | None] = always_applies):
     """Decorator adding a recovery function to RECOVERIES under `name`."""
 
     def add(run: RecoveryFn) -> RecoveryFn:
-        add_entry(RECOVERIES, "recovery", name, Recovery(name, description, run))
+        add_entry(RECOVERIES, "recovery", name, Recovery(name, description, run, skip))
         return run
 
     return add
+
+
+@functools.cache
+def skipped_recoveries(model_name: str) -> dict[str, str]:
+    """Recovery name -> why it does not apply to the architecture `model_name` (built on the meta device: no
+    memory, no init). A run leaves those variants out rather than export and measure a copy of `none`."""
+    with torch.device("meta"):
+        model = build_model(model_name)
+    return {name: f"skipped: {model_name} {why}" for name, recovery in RECOVERIES.items()
+            if (why := recovery.skip(model))}
+
+
+def no_batchnorm(model: nn.Module) -> str | None:
+    """Why the bn recovery does not apply to `model` ("has no BatchNorm layers": none tracks statistics), or
+    None."""
+    if any(isinstance(m, BATCH_NORMS) and m.track_running_stats for m in model.modules()):
+        return None
+    return "has no BatchNorm layers"
 
 
 def get_recovery(name: str) -> Recovery:
@@ -73,13 +99,14 @@ def no_recovery(model: nn.Module, ctx: RecoveryContext) -> None:
     """Leave `model` as it is."""
 
 
-@register_recovery("bn", "re-estimate BatchNorm running statistics on training images; no gradient steps")
+@register_recovery("bn", "re-estimate BatchNorm running statistics on training images; no gradient steps",
+                   skip=no_batchnorm)
 def recalibrate_batchnorm(model: nn.Module, ctx: RecoveryContext) -> str | None:
     """Recompute every BatchNorm's running mean and variance as a plain average over up to BN_IMAGES training
     images (seeded subset, un-augmented), changing nothing else; a model without BatchNorm is skipped."""
+    if why := no_batchnorm(model):
+        return f"skipped: {type(model).__name__} {why}"
     norms = [m for m in model.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
-    if not norms:
-        return f"skipped: {type(model).__name__} has no BatchNorm layers"
     images = ctx.splits.train.images
     generator = torch.Generator().manual_seed(ctx.seed)
     chosen = torch.randperm(len(images), generator=generator)[:BN_IMAGES]  # embedded MNIST is sorted by class

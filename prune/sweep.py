@@ -105,7 +105,7 @@ def start_sweep(cfg: RunConfig, model: str, splits: Splits | None, dense: Dense,
              "tolerance": cfg.tolerance, "dataset": splits.describe() if splits else None,
              "accuracy_note": dense.note, "trained": dense.trained, "dense_accuracy": dense.accuracy,
              "method_note": grouped_note(dense.module) if get_method(variant.method).structured else None,
-             "best_ratio": None, "dense_sha256": dense.sha256,
+             "best_ratio": None, "dense_sha256": dense.sha256, "skipped_recoveries": cfg.skipped_recoveries(model),
              "train": get_preset(cfg.preset).settings(model).to_dict(),
              "source": source_identity(cfg.model_source(model), cfg.checkpoint) if is_source(model) else None,
              "records": []}
@@ -282,6 +282,8 @@ def print_summary(sweeps: dict[Variant, dict], console: Console) -> None:
                   f"study's method {best}")
     if study["accuracy_note"]:
         console.print(f"  accuracy n/a: {study['accuracy_note']}", highlight=False)
+    for recovery, note in study.get("skipped_recoveries", {}).items():
+        console.print(f"  recovery {recovery} {note}: not run, exported or measured", highlight=False)
     ratios = sorted({r["ratio"] for sweep in sweeps.values() for r in sweep["records"]})
     table = Table(Column("accuracy % at ratio %"), *(Column(f"{r:g}", justify="right") for r in ratios))
     for variant, sweep in sweeps.items():

@@ -15,14 +15,13 @@ from prune.config import RunConfig, checkpoint_path
 from prune.data import Splits, flips_allowed, load_splits
 from prune.errors import ArtifactError, UsageError
 from prune.io import load_checkpoint, save_checkpoint
-from prune.models import build_model, get_model_spec, is_source
+from prune.models import EVAL_BATCH, build_model, get_model_spec, is_source
 from prune.presets import TrainSettings, get_preset
 from prune.pruning import check_state_shapes
 from prune.sources import source_identity
 
 # a checkpoint whose config has equal values is reused
 IDENTITY_KEYS = ("model", "preset", "seed", "train", "dataset", "source")
-EVAL_BATCH = 500
 
 
 def resolve_device(name: str) -> torch.device:

@@ -10,7 +10,7 @@ from bench.report.data import RunResults
 from bench.report.tables import (HIGHER, LOWER, MISSING, UNSTABLE_LEGEND, FigureTable, accuracy_cell,
                                  accuracy_images_text, fmt_ratio, fmt_x, is_unstable, marked, ranked)
 from bench.report.verdict import LATENCY_BATCH, ORT_DENSE_RUNTIME, dense_record
-from prune.config import Variant, sweep_path
+from prune.config import STUDY, Variant, sweep_path
 from prune.io import read_json
 
 
@@ -74,19 +74,20 @@ def method_notes(results: RunResults, out: Path, model: str) -> list[str]:
 
 
 def batchnorm_lines(results: RunResults, out: Path) -> list[str]:
-    """For each model and method with both none and bn: the accuracy of each at every shared ratio, or why bn was
-    skipped (no BatchNorm layers). Tests whether stale BatchNorm statistics explain a pruned model's collapse."""
+    """For each model and method with both none and bn: the accuracy of each at every shared ratio; for a model
+    the run skipped bn on (no BatchNorm layers), why. Tests whether stale BatchNorm statistics explain a pruned
+    model's collapse."""
     lines = []
     for model in results.models():
+        study = sweep_path(out, model, STUDY)
+        skipped = read_json(study).get("skipped_recoveries", {}) if study.is_file() else {}
+        if "bn" in skipped:
+            lines.append(f"{model}: bn {skipped['bn']}")
+            continue
         for method in dict.fromkeys(r.method for r in results.records if r.model == model):
             plain, bn = Variant(method, "none"), Variant(method, "bn")
             path = sweep_path(out, model, bn)
             if not path.is_file():
-                continue
-            sweep = read_json(path)
-            notes = {r["recovery_note"] for r in sweep["records"] if r.get("recovery_note")}
-            if notes:
-                lines.append(f"{model} {method}: bn {'; '.join(sorted(notes))}")
                 continue
             pairs = [(ratio, results.get(model, ratio, BASELINE_RUNTIME, plain),
                       results.get(model, ratio, BASELINE_RUNTIME, bn)) for ratio in results.ratios(model)]

@@ -13,7 +13,7 @@ from bench.report.markdown import comparison_section
 from bench.report.methods import batchnorm_lines, method_notes, methods_table
 from bench.records import attach_file_ratios, attach_ratios_to_dense
 from bench.report.data import RunResults
-from prune.config import Variant, sweep_path
+from prune.config import STUDY, Variant, sweep_path
 from prune.io import write_json
 
 
@@ -62,11 +62,10 @@ def test_batchnorm_line_compares_none_with_bn_at_each_ratio(tmp_path):
         f"{MODEL} l1-structured, accuracy % none -> bn: 50%: 60.00 -> 90.00"]
 
 
-def test_batchnorm_line_says_why_bn_was_skipped(tmp_path):
-    note = "skipped: Sequential has no BatchNorm layers"
-    write_json(sweep_path(tmp_path, MODEL, Variant("l1-structured", "bn")),
-               {"records": [{"ratio": 50, "recovery_note": note}]})
-    assert batchnorm_lines(comparison(), tmp_path) == [f"{MODEL} l1-structured: bn {note}"]
+def test_batchnorm_line_says_why_the_run_skipped_bn(tmp_path):
+    note = f"skipped: {MODEL} has no BatchNorm layers"
+    write_json(sweep_path(tmp_path, MODEL, STUDY), {"skipped_recoveries": {"bn": note}, "records": []})
+    assert batchnorm_lines(comparison(), tmp_path) == [f"{MODEL}: bn {note}"]
 
 
 def test_no_batchnorm_line_without_a_bn_sweep(tmp_path):

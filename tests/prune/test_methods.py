@@ -80,14 +80,14 @@ def test_a_run_config_is_the_study_protocol_alone_by_default():
 
 def test_other_variants_run_at_the_comparison_ratios_without_ratio_zero():
     cfg = RunConfig(models=("lenet5",), ratios=(0, 50, 99), methods=("l1-unstructured", "l1-structured"),
-                    recoveries=("none", "bn"), compare_ratios=(0, 50))
-    assert cfg.variants("lenet5") == {STUDY: (0, 50, 99), Variant("l1-unstructured", "bn"): (50,),
-                              Variant("l1-structured", "none"): (50,), Variant("l1-structured", "bn"): (50,)}
+                    recoveries=("none", "finetune"), compare_ratios=(0, 50))
+    assert cfg.variants("lenet5") == {STUDY: (0, 50, 99), Variant("l1-unstructured", "finetune"): (50,),
+                              Variant("l1-structured", "none"): (50,), Variant("l1-structured", "finetune"): (50,)}
 
 
 def test_without_the_study_variant_its_dense_model_still_runs_at_ratio_zero():
-    cfg = RunConfig(models=("lenet5",), methods=("l1-structured",), recoveries=("bn",), compare_ratios=(50,))
-    assert cfg.variants("lenet5") == {STUDY: (0.0,), Variant("l1-structured", "bn"): (50,)}
+    cfg = RunConfig(models=("lenet5",), methods=("l1-structured",), recoveries=("finetune",), compare_ratios=(50,))
+    assert cfg.variants("lenet5") == {STUDY: (0.0,), Variant("l1-structured", "finetune"): (50,)}
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

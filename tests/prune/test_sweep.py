@@ -22,7 +22,7 @@ from prune.train import evaluate, training_splits
 
 SWEEP_KEYS = {"model", "method", "recovery", "finetune_epochs", "preset", "seed", "schedule", "tolerance", "dataset",
               "accuracy_note", "method_note", "trained", "dense_accuracy", "best_ratio", "dense_sha256", "train",
-              "source", "records"}
+              "source", "skipped_recoveries", "records"}
 FINETUNED = Variant("l1-unstructured", "finetune")
 RECORD_KEYS = {"ratio", "sparsity", "layer_sparsity", "parameters", "macs", "accuracy", "eval_seconds",
                "recovery_note", "path"}
@@ -158,8 +158,8 @@ def test_model_without_its_dataset_is_pruned_from_seeded_random_weights(smoke_co
 
 
 def test_a_recovery_that_needs_training_images_without_them_is_a_usage_error(smoke_config, console, no_dataset):
-    with pytest.raises(UsageError, match="recovery 'bn' needs lenet300_100's training images"):
-        run_sweep(smoke_config(recoveries=("none", "bn")), console)
+    with pytest.raises(UsageError, match="recovery 'finetune' needs lenet300_100's training images"):
+        run_sweep(smoke_config(recoveries=("none", "finetune")), console)
 
 
 def test_oneshot_pruning_in_background_threads_equals_pruning_each_ratio_in_turn():
