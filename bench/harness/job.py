@@ -84,18 +84,19 @@ def run_job(job: Job) -> dict:
               "param_bytes": session.param_bytes(), "max_abs_diff": float(np.abs(logits - job.reference).max()),
               "layer_choice": {str(b): c for b, c in getattr(session, "choices", {}).items()}}
     result["latency_ms"], result["paired_dense_ms"] = time_batches(job, session, inputs)
-    result["accuracy"], result["accuracy_measured"] = runtime_accuracy(job, session, result["max_abs_diff"])
+    result["logits_differ"] = job.file_accuracy is not None and result["max_abs_diff"] > job.max_diff
+    result["accuracy"] = runtime_accuracy(job, session, result["logits_differ"])
     return result
 
 
-def runtime_accuracy(job: Job, session: Session, diff: float) -> tuple[float | None, bool]:
-    """(accuracy, whether this child measured it): the file's when the runtime reproduced its logits within
-    `job.max_diff`, else top-1 over the test split through the session (None without one)."""
-    if job.file_accuracy is not None and diff <= job.max_diff:
-        return job.file_accuracy, False
+def runtime_accuracy(job: Job, session: Session, logits_differ: bool) -> float | None:
+    """The file's accuracy when the job has it and the runtime reproduced the file's logits, else top-1 over the
+    test split through the session (None without one)."""
+    if job.file_accuracy is not None and not logits_differ:
+        return job.file_accuracy
     if job.test_data is None:
-        return None, False
-    return top1_accuracy(session, job.test_data, job.batch_sizes[-1]), True
+        return None
+    return top1_accuracy(session, job.test_data, job.batch_sizes[-1])
 
 
 def time_batches(job: Job, session: Session, inputs: dict[int, torch.Tensor]) -> tuple[dict, dict]:

@@ -1,12 +1,14 @@
 """`python -m bench measure`: every exported artifact through every runtime, each in its own fresh process.
 
 Per model x variant x ratio x runtime, at the ratios whose latency is timed (RunConfig.is_timed): param bytes,
-peak RSS, latency at batch 1 and the larger batch, accuracy and the logits' max abs difference from the
-in-memory pruned model. Results go to <out>/results.json and results.csv after each model; a rerun with the same environment and settings keeps the records it already has, and a run over fewer
-models, ratios or runtimes keeps the other records of the earlier run whose artifact files are unchanged. The
-study's variant goes through every runtime; the other methods and recoveries through COMPARE_RUNTIMES, the ones
-a user would ship them on. Once a model is measured, only its KEPT_FORMATS files stay on disk (unless
---keep-artifacts): export rebuilds the others from the pruned checkpoint, as it does when a later run needs them.
+peak RSS, latency at batch 1 and the larger batch, accuracy (a lossless file's from export, when the runtime
+reproduces its logits) and the logits' max abs difference from the in-memory pruned model. Results go to
+<out>/results.json and results.csv after each model; a rerun with the same environment and settings keeps the
+records it already has, and a run over fewer models, ratios or runtimes keeps the other records of the earlier
+run whose artifact files are unchanged. The study's variant goes through every runtime; the other methods and
+recoveries through COMPARE_RUNTIMES, the ones a user would ship them on. Once a model is measured, only its
+KEPT_FORMATS files stay on disk (unless --keep-artifacts): export rebuilds the others from the pruned
+checkpoint, as it does when a later run needs them.
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ def build_record(model: str, ratio: float, runtime: Runtime, manifest: dict, dat
     accuracy = found.get("accuracy")
     note = "measurement failed" if not result.ok else data.accuracy_note if accuracy is None else None
     notes = list(runtime.notes) + auto_notes(found.get("layer_choice", {}))
-    if found.get("accuracy_measured") and not get_format(runtime.format).lossy:
+    if found.get("logits_differ"):
         notes.append(RUNTIME_ACCURACY_NOTE)
     if get_format(runtime.format).lossy and manifest.get("calibration"):
         notes.append(f"calibrated on {manifest['calibration']}")
