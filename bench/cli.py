@@ -64,8 +64,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", default="oneshot", help="oneshot or iterative pruning")
     parser.add_argument("--tolerance", type=float, default=1.0,
                         help="accuracy points below dense that the best pruned model may lose")
-    parser.add_argument("--methods", type=_names, default=DEFAULT_METHODS,
-                        help=f"comma-separated pruning methods (default: {','.join(DEFAULT_METHODS)})")
+    parser.add_argument("--methods", type=_names, default=None,
+                        help=f"comma-separated pruning methods (default: the preset's, on quick "
+                             f"{','.join(DEFAULT_METHODS)}, for ResNet-50 without global-l1)")
     parser.add_argument("--recovery", dest="recoveries", type=_names, default=None,
                         help=f"comma-separated recoveries after pruning (default: the preset's, on quick "
                              f"{','.join(DEFAULT_RECOVERIES)} for the LeNets and none,bn for the ResNets)")
@@ -80,8 +81,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "whose top-1 agrees with the pruned model's within --tolerance)")
     parser.add_argument("--latency-ratios", type=_ratios, default=None,
                         help="the study's ratios whose artifacts stay on disk and are timed, besides 0 and the "
-                             "compare ratios; sizes and accuracy cover every ratio (default: the preset's, on quick "
-                             "all for the LeNets and 0,90,99 for the ResNets)")
+                             "compare ratios; sizes and accuracy cover every ratio, the lossy formats' the timed ones "
+                             "(default: the preset's, on quick all for the LeNets, 0,90,99 for ResNet-18 and 0,99 "
+                             "for ResNet-50)")
     parser.add_argument("--keep-artifacts", action="store_true",
                         help="keep every artifact file after measuring it (default: only packed.pt, codebook.pt "
                              "and model.int8.onnx stay; export rebuilds the others from the pruned checkpoint, "

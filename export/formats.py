@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from export.codebook import CODEBOOK_VERSION, codebook_blob, quantized_keys
+from export.codebook import CODEBOOK_VERSION, codebook_blob
 from export.int8 import quantize_int8
 from export.loaders import load_torch_model, onnx_session
 from export.onnx_io import pruned_initializer_names, sparsify
@@ -63,10 +63,12 @@ def format_versions(names: list[str]) -> dict[str, int]:
     return {name: FORMATS[name].version for name in names}
 
 
-def formats_for(sparse: bool) -> list[str]:
+def formats_for(sparse: bool, lossy: bool = True) -> list[str]:
     """The formats written for a model: all of them, or without the sparse ones (a structured method's smaller
-    model has no zeros to store; the other methods and recoveries are compared as shipped, dense or packed)."""
-    return [name for name, fmt in FORMATS.items() if sparse or not fmt.sparse]
+    model has no zeros to store; the other methods and recoveries are compared as shipped, dense or packed);
+    without `lossy`, the lossless ones only (a cell whose latency is not timed: a lossy file's accuracy is its
+    own and costs a pass over the test images, a ResNet-50 int8 file 20 s of calibration besides)."""
+    return [name for name, fmt in FORMATS.items() if (sparse or not fmt.sparse) and (lossy or not fmt.lossy)]
 
 
 def get_format(name: str) -> Format:
@@ -121,8 +123,8 @@ def write_packed(pruned: PrunedModel, path: Path) -> None:
                   "within --tolerance on the verification images, or --codebook-bits",), lossy=True,
                  version=CODEBOOK_VERSION)
 def write_codebook(pruned: PrunedModel, path: Path) -> None:
-    torch_save(path, codebook_blob(pruned.dense_state, quantized_keys(pruned.dense), pruned.codebook_bits,
-                                   pruned.name), compact=True)
+    torch_save(path, codebook_blob(pruned.dense_state, pruned.shares(pruned.codebook_bits), pruned.name),
+               compact=True)
 
 
 @register_format("onnx", "model.onnx", "onnx", "dense ONNX graph (opset 17, BatchNorm folded into conv)")

@@ -128,6 +128,11 @@ def has_sparse_formats(manifest: dict) -> bool:
     return manifest.get("sparse_formats", not manifest.get("structured"))
 
 
+def has_lossy_formats(manifest: dict) -> bool:
+    """Whether the cell got the lossy formats (manifests written before the field: every one)."""
+    return manifest.get("lossy_formats", True)
+
+
 def is_kept(entry: dict) -> bool:
     """Whether an artifact's file stays on disk (manifests written before the field: all of them)."""
     return entry.get("kept", True)
@@ -154,14 +159,14 @@ def remove_measured(directory: Path, formats: tuple[str, ...]) -> tuple[dict, in
 
 def is_current(directory: Path, source_sha256: str, timed: bool = True, keep: bool = False) -> bool:
     """True when the manifest names this source, lists the formats its cell gets in their current layout
-    versions, keeps the files when the cell is `timed` (or measure removed them after timing them, unless
+    versions (the lossy ones when `timed`; an untimed cell takes them too), keeps the files when the cell is `timed` (or measure removed them after timing them, unless
     `keep` wants them back), and every kept file still matches its sha256."""
     try:
         manifest = read_manifest(directory)
     except ArtifactError:
         return False
     entries = {entry["format"]: entry for entry in manifest["artifacts"]}
-    wanted = formats_for(has_sparse_formats(manifest))
+    wanted = formats_for(has_sparse_formats(manifest), timed or has_lossy_formats(manifest))
     if manifest["source"]["sha256"] != source_sha256 or sorted(entries) != sorted(wanted):
         return False
     if manifest.get("format_versions") != format_versions(wanted):

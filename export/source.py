@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -10,11 +11,12 @@ import onnx
 import torch
 from torch import nn
 
+from export.codebook import Shares, quantized_keys, share_state
 from export.int8 import Calibration
 from export.loaders import state_module
 from export.onnx_io import export_onnx, pruned_initializer_names
 from export.verify import torch_logits
-from prune.config import STUDY, Variant, base_path, pruned_path
+from prune.config import STUDY, Variant, base_path, pruned_path, sweep_path
 from prune.errors import ArtifactError
 from prune.models import arch_layers, example_input
 from prune.pruned_io import load_pruned_state
@@ -36,6 +38,8 @@ class PrunedModel:
     variant: Variant = STUDY
     calibration: Calibration | None = None  # inputs the int8 model's activations are calibrated on
     codebook_bits: int = 5  # index bits of the codebook format (the exporter sets the measured choice)
+    accuracy: float | None = None  # top-1 percent on the test images (the exporter sets it); None without labels
+    fitted: dict[int, Shares] = field(default_factory=dict, repr=False)  # codebook k-means per bit width
 
     @property
     def structured(self) -> bool:
@@ -68,6 +72,12 @@ class PrunedModel:
                                f"{len(self.pruned_keys)} in torch")
         return proto
 
+    def shares(self, bits: int) -> Shares:
+        """The codebook k-means of the permanent model's Conv2d/Linear weights at `bits`, fitted once."""
+        if bits not in self.fitted:
+            self.fitted[bits] = share_state(self.dense_state, quantized_keys(self.dense), bits)
+        return self.fitted[bits]
+
     @cached_property
     def dense_state(self) -> dict[str, torch.Tensor]:
         """state_dict of the permanent model."""
@@ -81,6 +91,20 @@ def require_pruned(out: Path, model: str, ratio: float, variant: Variant = STUDY
         raise ArtifactError(f"{path}: no pruned {model} ({variant.tag}) at ratio {ratio:g}; run `python -m bench "
                             "prune` with this method and recovery first")
     return path
+
+
+def sweep_accuracy(out: Path, model: str, ratio: float, variant: Variant, dataset: str | None,
+                   test_images: int | None) -> float | None:
+    """The accuracy prune recorded for (model, variant, ratio) when it tested on the same images as export's (the
+    same dataset source and count, from the same preset), else None: export then runs the test split itself."""
+    path = sweep_path(out, model, variant)
+    if dataset is None or not path.is_file():
+        return None
+    sweep = json.loads(path.read_text())
+    tested = sweep.get("dataset") or {}
+    if (tested.get("source"), tested.get("test_size")) != (dataset, test_images):
+        return None
+    return next((record["accuracy"] for record in sweep["records"] if record["ratio"] == ratio), None)
 
 
 def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, variant: Variant = STUDY,

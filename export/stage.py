@@ -86,7 +86,8 @@ def run_export(cfg: RunConfig, console: Console) -> list[dict]:
     untimed = [job for job in jobs if not cfg.is_timed(*job)]
     if untimed:
         console.print(f"{len(untimed)} of {len(jobs)} directories hold only their manifest: ratios whose latency "
-                      "is not timed keep sizes and checks, not files (--latency-ratios keeps them)")
+                      "is not timed keep the lossless formats' sizes and checks, not files, and get no lossy format "
+                      "(--latency-ratios keeps them)")
     skipped = sum(results[job][1] for job in jobs)
     if skipped:
         console.print(f"{skipped} of {len(jobs)} directories were up to date and skipped")

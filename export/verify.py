@@ -17,7 +17,8 @@ from prune.errors import DatasetUnavailable
 from prune.models import EVAL_BATCH, example_input, get_model_spec
 from prune.pruning import global_sparsity
 
-VERIFY_BATCH = 64  # first test images whose logits every artifact must reproduce
+VERIFY_BATCH = 16  # first test images whose logits every artifact must reproduce (a wrong loader shows on each)
+AGREEMENT_BATCH = 64  # first test images the codebook's top-1 must agree with the pruned model's on
 RANDOM_BATCH = 2  # seeded random images when the dataset is absent (a ResNet-50 batch of 64 takes 2 s on 2 cores)
 TOLERANCE = 1e-5  # max |logits difference| allowed per unit of logit scale (fp32 error grows with magnitude)
 
@@ -35,6 +36,12 @@ class EvalData:
     def verify_count(self) -> int:
         """How many leading images the logits comparison uses."""
         return min(VERIFY_BATCH, len(self.x))
+
+    @property
+    def agreement_count(self) -> int:
+        """How many leading images the codebook's bit search compares top-1 on (a 1-point tolerance needs more
+        images than a logits comparison does)."""
+        return min(AGREEMENT_BATCH, len(self.x))
 
 
 def load_eval_data(model: str, data_dir: Path, download: bool, seed: int,

@@ -35,8 +35,8 @@ from export.exporter import artifact_dir, export_job
 from export.formats import formats_for, get_format
 from export.stage import Cell, export_jobs, job_arguments
 from export.loaders import load_torch_model
-from export.manifest import (artifact_entry, has_sparse_formats, is_kept, manifest_path, read_manifest, remove_measured,
-                             removed_after_measuring)
+from export.manifest import (artifact_entry, has_lossy_formats, has_sparse_formats, is_kept, manifest_path,
+                             read_manifest, remove_measured, removed_after_measuring)
 from export.verify import allowed_diff, load_eval_data
 from prune.config import STUDY, RunConfig, Variant, ratio_tag, safe_dirname
 from prune.errors import ArtifactError
@@ -74,7 +74,7 @@ def cell_variant(manifest: dict) -> Variant:
 
 def cell_runtimes(runtimes: list[Runtime], variant: Variant, manifest: dict) -> list[Runtime]:
     """The runtimes that measure one cell: those whose format it has, only COMPARE_RUNTIMES off the study's grid."""
-    formats = formats_for(has_sparse_formats(manifest))
+    formats = formats_for(has_sparse_formats(manifest), has_lossy_formats(manifest))
     return [rt for rt in runtimes if rt.format in formats and (variant.is_study or rt.name in COMPARE_RUNTIMES)]
 
 

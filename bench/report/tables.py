@@ -149,7 +149,8 @@ def untimed_caption(results: RunResults, model: str) -> str | None:
     if not untimed:
         return None
     return (f"{MISSING} at {', '.join(fmt_ratio(r) for r in untimed)}%: not timed (the preset's latency ratios, "
-            "--latency-ratios); sizes and accuracy cover every ratio")
+            "--latency-ratios); sizes and accuracy cover every ratio, the lossy files' (codebook, int8) the timed "
+            "ones only")
 
 
 def _leading_columns(results: RunResults, model: str) -> list[Column]:

@@ -157,4 +157,4 @@ def test_latency_tables_say_which_ratios_were_not_timed():
     table = latency_table(_untimed_at_50(), "lenet5", 1)
     assert column(table, "torch-dense").cells[1].text == MISSING
     assert table.caption == f"{MISSING} at 50%: not timed (the preset's latency ratios, --latency-ratios); sizes " \
-                            "and accuracy cover every ratio"
+                            "and accuracy cover every ratio, the lossy files' (codebook, int8) the timed ones only"

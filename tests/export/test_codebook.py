@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from export.codebook import (CODEBOOK_VERSION, MAX_BITS, codebook_blob, decode_codebook, kmeans_1d,
-                             quantize_state, quantized_keys, read_codebook_header)
+                             quantize_state, quantized_keys, read_codebook_header, share_state)
 from export.exporter import fewest_codebook_bits
 from export.loaders import load_torch_model
 from export.packed import lzma_compress
@@ -37,9 +37,10 @@ def test_kmeans_keeps_at_most_2_to_the_bits_centroids_and_maps_each_value_to_its
 def test_codebook_round_trip_maps_each_weight_to_its_centroid_and_keeps_every_zero(tmp_path, pruned_lenet300):
     state, keys = pruned_lenet300.state_dict(), quantized_keys(pruned_lenet300)
     path = tmp_path / "codebook.pt"
-    torch_save(path, codebook_blob(state, keys, 4, "lenet300_100"))
+    shares = share_state(state, keys, 4)
+    torch_save(path, codebook_blob(state, shares, "lenet300_100"))
     loaded = load_torch_model(path, "lenet300_100").state_dict()
-    expected = quantize_state(state, keys, 4)
+    expected = quantize_state(state, shares)
     for key in state:
         assert torch.equal(loaded[key], expected[key])
     for key in keys:
@@ -103,7 +104,8 @@ def test_the_chosen_bits_are_the_fewest_that_agree_with_the_pruned_model(pruned_
 
     def agrees(b: int) -> bool:
         shared = build_model("lenet300_100").eval()
-        shared.load_state_dict(quantize_state(pruned_lenet300.state_dict(), keys, b))
+        shared.load_state_dict(quantize_state(pruned_lenet300.state_dict(),
+                                                 share_state(pruned_lenet300.state_dict(), keys, b)))
         return torch.equal(torch_logits(shared, x).argmax(1), pruned.reference.argmax(1))
 
     assert 1 <= bits <= MAX_BITS and agrees(bits)
