@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prune.errors import UsageError
 from prune.models import get_model_spec, is_source
-from prune.presets import DEFAULT_RECOVERIES, get_preset
+from prune.presets import DEFAULT_METHODS, DEFAULT_RECOVERIES, get_preset
 from prune.registry import position
 from prune.sources import ModelSource, register_source
 from prune.user_data import data_spec
@@ -18,7 +18,6 @@ from prune.user_checkpoint import load_user_checkpoint
 STUDY_RATIOS: tuple[float, ...] = (0, 25, 50, 60, 70, 80, 90, 95, 97, 99)  # percent of each prunable layer zeroed
 SCHEDULES = ("oneshot", "iterative")
 DEFAULT_METHOD, DEFAULT_RECOVERY = "l1-unstructured", "none"  # the study's protocol, the default variant
-DEFAULT_METHODS = ("l1-unstructured", "global-l1", "l1-structured")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_CODEBOOK_BITS = 8  # codebook indices are stored a byte each before entropy coding
 
@@ -69,8 +68,8 @@ class RunConfig:
     schedule: str = "oneshot"  # oneshot: each ratio from the dense model; iterative: from the previous ratio
     tolerance: float = 1.0  # accuracy points below dense that still count as "no loss" for the best ratio
     # pruning methods and recoveries compared (prune.methods, prune.recovery); the command line's defaults are
-    # DEFAULT_METHODS x the preset's recoveries per model, a RunConfig's the study's protocol alone
-    methods: tuple[str, ...] = (DEFAULT_METHOD,)
+    # the preset's methods x recoveries per model, a RunConfig's the study's protocol alone
+    methods: tuple[str, ...] | None = (DEFAULT_METHOD,)  # None: the preset's per model (compare_methods)
     recoveries: tuple[str, ...] | None = (DEFAULT_RECOVERY,)  # None: the preset's per model (compare_recoveries)
     finetune_epochs: int | None = None  # epochs of the finetune recovery; None: the preset's
     compare_ratios: tuple[float, ...] | None = None  # ratios of every variant but the study's; None: the preset's
@@ -104,11 +103,11 @@ class RunConfig:
         from prune.methods import get_method  # deferred: the registries import this module's neighbours
         from prune.recovery import get_recovery
 
-        for name in self.methods:
+        for name in self.methods or ():
             get_method(name)
         for name in self.recoveries or ():
             get_recovery(name)
-        if not self.methods or self.recoveries == ():
+        if self.methods == () or self.recoveries == ():
             raise UsageError("no methods or no recoveries given; pass at least one name to each")
         if self.codebook_bits is not None and not 1 <= self.codebook_bits <= MAX_CODEBOOK_BITS:
             raise UsageError(f"--codebook-bits {self.codebook_bits} outside 1-{MAX_CODEBOOK_BITS}; pass a whole "
@@ -163,8 +162,8 @@ class RunConfig:
         settings = get_preset(self.preset).settings(model)
         compare = tuple(r for r in self.compare_ratios or settings.compare_ratios if r > 0)
         skipped = self.skipped_recoveries(model)
-        grid = {Variant(m, r): compare for m in self.methods for r in self.recoveries or settings.compare_recoveries
-                if r not in skipped}
+        grid = {Variant(m, r): compare for m in self.methods or settings.compare_methods
+                for r in self.recoveries or settings.compare_recoveries if r not in skipped}
         study = self.ratios if STUDY in grid else (0.0,)
         return {STUDY: study, **{v: ratios for v, ratios in grid.items() if v != STUDY}}
 

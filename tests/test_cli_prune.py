@@ -100,11 +100,19 @@ def test_finetune_epochs_that_are_no_number_exit_two(run):
     assert exit_.value.code == 2
 
 
-def test_every_method_and_the_presets_recoveries_are_the_command_line_defaults():
+def test_the_presets_methods_and_recoveries_are_the_command_line_defaults():
     args = build_parser().parse_args(["prune"])
-    assert args.methods == ("l1-unstructured", "global-l1", "l1-structured")
-    assert args.recoveries is None and args.latency_ratios is None
+    assert args.methods is None and args.recoveries is None and args.latency_ratios is None
     assert args.finetune_epochs is None and args.compare_ratios is None
+
+
+def test_quick_compares_every_method_but_global_l1_on_resnet50_unless_methods_are_given():
+    cfg = run_config(build_parser().parse_args(["all"]))
+    methods = {model: {v.method for v in cfg.variants(model)} for model in cfg.models}
+    assert methods["resnet18"] == methods["lenet5"] == {"l1-unstructured", "global-l1", "l1-structured"}
+    assert methods["resnet50"] == {"l1-unstructured", "l1-structured"}
+    given = run_config(build_parser().parse_args(["all", "--methods", "global-l1"]))
+    assert {v.method for v in given.variants("resnet50") if not v.is_study} == {"global-l1"}
 
 
 def test_measured_files_are_removed_unless_keep_artifacts_is_given():
