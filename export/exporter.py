@@ -85,8 +85,8 @@ def export_pruned(pruned: PrunedModel, directory: Path, data: EvalData, source: 
              "method": pruned.variant.method, "recovery": pruned.variant.recovery, "structured": pruned.structured,
              "sparse_formats": pruned.sparse_formats, "lossy_formats": timed,
              "calibration": pruned.calibration.note if timed else None,
-             "codebook_bits": pruned.codebook_bits if timed else None, "parameters": parameter_count(pruned.dense), "macs": pruned.macs,
-             "format_versions": format_versions(names)}
+             "codebook_bits": pruned.codebook_bits if timed else None, "parameters": parameter_count(pruned.dense),
+             "macs": pruned.macs, "format_versions": format_versions(names)}
     manifest = build_manifest(pruned.name, pruned.ratio, global_sparsity(pruned.dense, pruned.name),
                               fp32_reference_bytes(pruned.dense_state, pruned.pruned_keys), source, entries,
                               extra)
@@ -112,7 +112,8 @@ def export_one(out: Path, model: str, ratio: float, data: EvalData, variant: Var
             return manifest, True
     manifest_path(directory).unlink(missing_ok=True)  # a half-rewritten directory must not look exported
     calibration = calibration or random_calibration(model, 0, "no calibration images given")
-    tested = None if data.y is None else sweep_accuracy(out, model, ratio, variant, data.source, len(data.y))
+    tested = None if data.y is None else sweep_accuracy(out, model, ratio, variant, source["sha256"], data.source,
+                                                        len(data.y))
     pruned = load_pruned(out, model, ratio, data.x if tested is None else data.x[:data.agreement_count], variant,
                          calibration)
     pruned.accuracy = top1_accuracy(pruned.reference, data.y) if tested is None else tested

@@ -159,8 +159,9 @@ def remove_measured(directory: Path, formats: tuple[str, ...]) -> tuple[dict, in
 
 def is_current(directory: Path, source_sha256: str, timed: bool = True, keep: bool = False) -> bool:
     """True when the manifest names this source, lists the formats its cell gets in their current layout
-    versions (the lossy ones when `timed`; an untimed cell takes them too), keeps the files when the cell is `timed` (or measure removed them after timing them, unless
-    `keep` wants them back), and every kept file still matches its sha256."""
+    versions (the lossy ones when `timed`; an untimed cell takes them too), keeps the files when the cell is
+    `timed` (or measure removed them after timing them, unless `keep` wants them back), and every kept file still
+    matches its sha256."""
     try:
         manifest = read_manifest(directory)
     except ArtifactError:

@@ -93,10 +93,11 @@ def require_pruned(out: Path, model: str, ratio: float, variant: Variant = STUDY
     return path
 
 
-def sweep_accuracy(out: Path, model: str, ratio: float, variant: Variant, dataset: str | None,
+def sweep_accuracy(out: Path, model: str, ratio: float, variant: Variant, sha256: str, dataset: str | None,
                    test_images: int | None) -> float | None:
-    """The accuracy prune recorded for (model, variant, ratio) when it tested on the same images as export's (the
-    same dataset source and count, from the same preset), else None: export then runs the test split itself."""
+    """The accuracy prune recorded for (model, variant, ratio) when its record names the checkpoint of `sha256`
+    (a prune stopped between the two writes leaves a record of the file before) and prune tested on the same
+    images as export (dataset source and count), else None: export then runs the test split itself."""
     path = sweep_path(out, model, variant)
     if dataset is None or not path.is_file():
         return None
@@ -104,7 +105,8 @@ def sweep_accuracy(out: Path, model: str, ratio: float, variant: Variant, datase
     tested = sweep.get("dataset") or {}
     if (tested.get("source"), tested.get("test_size")) != (dataset, test_images):
         return None
-    return next((record["accuracy"] for record in sweep["records"] if record["ratio"] == ratio), None)
+    return next((record["accuracy"] for record in sweep["records"]
+                 if record["ratio"] == ratio and record.get("sha256") == sha256), None)
 
 
 def load_pruned(out: Path, model: str, ratio: float, images: torch.Tensor, variant: Variant = STUDY,

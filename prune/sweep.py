@@ -155,7 +155,7 @@ def record_ratio(cfg: RunConfig, sweep: dict, pruned: nn.Module, ratio: float, b
             "parameters": sum(p.numel() for p in pruned.parameters()),
             "macs": macs(pruned, example_input(model, 1).to(device)), "accuracy": accuracy,
             "eval_seconds": seconds, "recovery_note": recovery_note,
-            "path": path.relative_to(cfg.out).as_posix()}
+            "path": path.relative_to(cfg.out).as_posix(), "sha256": file_sha256(path)}
 
 
 def load_pruned(path: Path, model: str, base: Path) -> nn.Module:

@@ -10,7 +10,7 @@ import prune.sweep
 from prune.config import STUDY, Variant, base_path, checkpoint_path, pruned_path, sweep_path
 from prune.data import EMBEDDED_SOURCE
 from prune.errors import DatasetUnavailable, UsageError
-from prune.io import load_checkpoint, read_json
+from prune.io import file_sha256, load_checkpoint, read_json
 from prune.methods import get_method
 from prune.models import build_model, parameter_count
 from prune.presets import get_preset
@@ -25,7 +25,7 @@ SWEEP_KEYS = {"model", "method", "recovery", "finetune_epochs", "preset", "seed"
               "source", "skipped_recoveries", "records"}
 FINETUNED = Variant("l1-unstructured", "finetune")
 RECORD_KEYS = {"ratio", "sparsity", "layer_sparsity", "parameters", "macs", "accuracy", "eval_seconds",
-               "recovery_note", "path"}
+               "recovery_note", "path", "sha256"}
 
 
 @pytest.fixture
@@ -65,6 +65,7 @@ def test_each_ratio_is_saved_as_a_masked_model_at_its_measured_sparsity(smoke_co
     for record in records:
         path = pruned_path(cfg.out, "lenet300_100", record["ratio"])
         assert record["path"] == path.relative_to(cfg.out).as_posix()
+        assert record["sha256"] == file_sha256(path)
         model = load_pruned(path, "lenet300_100", base_path(cfg.out, "lenet300_100"))
         _, config = load_checkpoint(path)
         assert is_masked(model)
