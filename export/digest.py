@@ -39,15 +39,6 @@ def gzip_skipped_note() -> str:
             "bytes are skipped")
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def digest_file(path: Path) -> FileDigest:
     """Size, sha256 and (up to GZIP_MAX_BYTES) gzip size of a file in one pass; mtime 0, so deterministic."""
     digest, size, gzip_bytes = hashlib.sha256(), 0, 0

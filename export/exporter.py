@@ -7,9 +7,8 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
 from export.codebook import MAX_BITS, quantize_state
-from export.digest import digest_file, sha256_file
+from export.digest import digest_file
 from export.formats import FORMATS, Format, format_versions, formats_for
 from export.int8 import Calibration, calibration_data, random_calibration
 from export.manifest import (ArtifactEntry, build_manifest, has_lossy_formats, is_current, manifest_path,
@@ -19,6 +18,7 @@ from export.source import PrunedModel, load_pruned, require_pruned, sweep_accura
 from export.verify import (LOGITS, EvalData, allowed_diff, artifact_sparsity, load_eval_data, max_abs_diff,
                            top1_accuracy, torch_logits)
 from prune.config import STUDY, Variant, ratio_tag, variant_dir
+from prune.io import file_sha256
 from prune.models import parameter_count
 from prune.pruning import global_sparsity
 
@@ -103,7 +103,7 @@ def export_one(out: Path, model: str, ratio: float, data: EvalData, variant: Var
     `codebook_bits` the fewest within `tolerance`. The pruned model's accuracy is prune's when prune tested it on
     the same images; only otherwise does export run it over the test split (ResNet-50: 10 s a cell on 2 cores)."""
     source_path = require_pruned(out, model, ratio, variant)
-    source = {"path": source_path.relative_to(out).as_posix(), "sha256": sha256_file(source_path)}
+    source = {"path": source_path.relative_to(out).as_posix(), "sha256": file_sha256(source_path)}
     directory = artifact_dir(out, model, ratio, variant)
     if is_current(directory, source["sha256"], timed, keep):
         manifest = read_manifest(directory)

@@ -19,12 +19,11 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from export.codebook import codebook_header_state, decode_codebook, is_codebook, read_codebook_header
-from export.digest import sha256_file
 from export.onnx_io import check_onnx, session_from_bytes
 from export.packed import header_state, read_header, unpack_state
 from export.sparse import LAYOUTS, densify, read_sparse_file
 from prune.errors import ArtifactError
-from prune.io import torch_load
+from prune.io import file_sha256, torch_load
 from prune.models import arch_layers, build_model
 from prune.pruning import check_state_shapes
 from prune.structured import rebuild
@@ -47,7 +46,7 @@ def expected_state(model_name: str) -> dict[str, torch.Tensor]:
 def _load_blob(path: Path, sha256: str | None) -> object:
     path = Path(path)
     if sha256 is not None and path.is_file():
-        check_sha256(path, sha256_file(path), sha256)
+        check_sha256(path, file_sha256(path), sha256)
     with warnings.catch_warnings():  # torch warns that it validates sparse invariants under weights_only
         warnings.simplefilter("ignore", UserWarning)
         return torch_load(path)

@@ -17,10 +17,10 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from export.digest import FileDigest, sha256_file
+from export.digest import FileDigest
 from export.formats import format_versions, formats_for
 from prune.errors import ArtifactError
-from prune.io import read_json, write_json
+from prune.io import file_sha256, read_json, write_json
 
 MANIFEST_NAME = "manifest.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -177,6 +177,6 @@ def is_current(directory: Path, source_sha256: str, timed: bool = True, keep: bo
         return False
     for entry in filter(is_kept, entries.values()):
         path = Path(directory) / entry["file"]
-        if not path.is_file() or path.stat().st_size != entry["bytes"] or sha256_file(path) != entry["sha256"]:
+        if not path.is_file() or path.stat().st_size != entry["bytes"] or file_sha256(path) != entry["sha256"]:
             return False
     return True
