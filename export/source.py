@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +17,7 @@ from export.onnx_io import export_onnx, pruned_initializer_names
 from export.verify import torch_logits
 from prune.config import STUDY, Variant, base_path, pruned_path, sweep_path
 from prune.errors import ArtifactError
+from prune.io import read_json
 from prune.models import arch_layers, example_input
 from prune.pruned_io import load_pruned_state
 from prune.pruning import is_masked, make_permanent
@@ -101,7 +101,7 @@ def sweep_accuracy(out: Path, model: str, ratio: float, variant: Variant, sha256
     path = sweep_path(out, model, variant)
     if dataset is None or not path.is_file():
         return None
-    sweep = json.loads(path.read_text())
+    sweep = read_json(path)
     tested = sweep.get("dataset") or {}
     if (tested.get("source"), tested.get("test_size")) != (dataset, test_images):
         return None

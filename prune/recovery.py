@@ -83,12 +83,15 @@ def skipped_recoveries(model_name: str) -> dict[str, str]:
             if (why := recovery.skip(model))}
 
 
+def tracked_norms(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of `model` that keep running statistics: what the bn recovery re-estimates."""
+    return [m for m in model.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
+
+
 def no_batchnorm(model: nn.Module) -> str | None:
     """Why the bn recovery does not apply to `model` ("has no BatchNorm layers": none tracks statistics), or
     None."""
-    if any(isinstance(m, BATCH_NORMS) and m.track_running_stats for m in model.modules()):
-        return None
-    return "has no BatchNorm layers"
+    return None if tracked_norms(model) else "has no BatchNorm layers"
 
 
 def get_recovery(name: str) -> Recovery:
@@ -106,9 +109,9 @@ def no_recovery(model: nn.Module, ctx: RecoveryContext) -> None:
 def recalibrate_batchnorm(model: nn.Module, ctx: RecoveryContext) -> str | None:
     """Recompute every BatchNorm's running mean and variance as a plain average over up to BN_IMAGES training
     images (seeded subset, un-augmented), changing nothing else; a model without BatchNorm is skipped."""
-    if why := no_batchnorm(model):
-        return f"skipped: {type(model).__name__} {why}"
-    norms = [m for m in model.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
+    norms = tracked_norms(model)
+    if not norms:
+        return f"skipped: {type(model).__name__} {no_batchnorm(model)}"
     images = ctx.splits.train.images
     generator = torch.Generator().manual_seed(ctx.seed)
     chosen = torch.randperm(len(images), generator=generator)[:BN_IMAGES]  # embedded MNIST is sorted by class
